@@ -1,0 +1,116 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from idp.clock import Clock, system_clock
+from idp.config import Config, load_config, load_secrets
+from idp.errors import error_page
+from idp.extensions import babel, csrf, db, migrate
+from idp.mfa.password import make_hasher
+from idp.oidc.discovery import provider_metadata
+from idp.oidc.keys import KeyRing
+from idp.oidc.server import make_server
+from idp.policy.levels import Levels
+from idp.store import make_store
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(config: Config | None = None, *, clock: Clock = system_clock, load_keys: bool = True) -> Flask:
+    """Build the provider. ``load_keys=False`` serves CLI commands that run before keys exist."""
+    config = config or load_config()
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(config.data_dir),
+    )
+    secrets = load_secrets(config)
+    app.config.update(
+        IDP=config,
+        SECRET_KEY=secrets["secret_key"],
+        SQLALCHEMY_DATABASE_URI=config.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_NAME="idp_csrf",
+        SESSION_COOKIE_SECURE=config.server.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=config.session.login_transaction_seconds,
+        WTF_CSRF_SSL_STRICT=config.server.issuer.startswith("https://"),
+        BABEL_DEFAULT_LOCALE=config.i18n.default_locale,
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
+        MAX_CONTENT_LENGTH=256 * 1024,
+    )
+    if config.server.trust_proxy_headers:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+
+    levels = Levels()
+    app.extensions["idp.clock"] = clock
+    app.extensions["idp.secrets"] = secrets
+    app.extensions["idp.levels"] = levels
+    app.extensions["idp.hasher"] = make_hasher(config.passwords)
+    app.extensions["idp.discovery"] = provider_metadata(config, acr_values=levels.order)
+    with app.app_context():
+        app.extensions["idp.store"] = make_store(redis_url=config.redis.url or None, db=db)
+    if load_keys:
+        app.extensions["idp.keys"] = KeyRing.load(config.keys_dir)
+    app.extensions["idp.server"] = make_server(app)
+
+    from idp.oidc.endpoints import bp as oidc_bp
+    from idp.web.login import bp as login_bp
+    from idp.web.pages import bp as pages_bp
+
+    app.register_blueprint(oidc_bp)
+    app.register_blueprint(login_bp)
+    app.register_blueprint(pages_bp)
+    app.after_request(_security_headers)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.register_error_handler(404, lambda e: error_page(_("Page not found"), _("Check the address."), status=404))
+    app.register_error_handler(
+        400, lambda e: error_page(_("Something in the request was wrong"), _("Go back and try again."), status=400)
+    )
+    return app
+
+
+def _select_locale() -> str:
+    locales = current_app.config["IDP"].i18n.locales
+    chosen = request.args.get("lang") or request.cookies.get("lang")
+    if chosen in locales:
+        return chosen
+    for wanted in (request.values.get("ui_locales") or "").split():
+        if wanted.split("-")[0] in locales:
+            return wanted.split("-")[0]
+    return request.accept_languages.best_match(locales) or current_app.config["IDP"].i18n.default_locale
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self' *; base-uri 'none'; object-src 'none'",
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config["IDP"].server.issuer.startswith("https://"):
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if response.mimetype == "text/html":
+        headers.setdefault("Cache-Control", "no-store")
+    return response

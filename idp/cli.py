@@ -1,0 +1,424 @@
+"""The ``idp`` command: database, keys, citizens, clients, serving, demo data.
+
+Every command prints one readable line and exits non-zero on bad input;
+``--json`` on add/show/list gives output for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import FlaskGroup
+from flask_migrate import upgrade as migrate_upgrade
+
+from idp.clock import now
+from idp.config import ConfigError, load_config
+from idp.extensions import db
+from idp.mfa.password import hash_password
+from idp.models import Citizen, CitizenStatus, Client
+from idp.models.oauth import digest
+from idp.oidc import keys as signing_keys
+from idp.oidc.discovery import ID_TOKEN_ALGS
+from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS
+from idp.pid import InvalidPid, mask_pid, parse_pid
+
+
+def _make_app() -> Flask:
+    from idp.app import create_app
+
+    # Key commands run before any key exists, so the app starts without loading them.
+    return create_app(load_keys=False)
+
+
+class Failure(click.ClickException):
+    """One readable line on stderr and exit status 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"idp: {self.message}", err=True)
+
+
+def _friendly(command: Callable) -> Callable:
+    """Turn the errors a user can cause into one line instead of a traceback."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, InvalidPid, signing_keys.KeysError, ValueError) as exc:
+            raise Failure(str(exc)) from None
+        except sa.exc.OperationalError as exc:
+            raise Failure(f"database error: {exc.orig}") from None
+
+    return wrapper
+
+
+def _emit(data: object, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False) if as_json else text)
+
+
+@click.group(cls=FlaskGroup, create_app=_make_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """idp: an OpenID Connect identity provider."""
+
+
+# ---------------------------------------------------------------- database
+@main.group()
+def db_group() -> None:
+    """Database schema."""
+
+
+main.add_command(db_group, "db")
+
+
+@db_group.command("upgrade")
+@_friendly
+def db_upgrade() -> None:
+    """Apply all migrations to the configured database."""
+    _ensure_sqlite_dir()
+    migrate_upgrade()
+    click.echo("database is up to date")
+
+
+def _ensure_sqlite_dir() -> None:
+    url = sa.engine.make_url(db.engine.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        os.makedirs(os.path.dirname(url.database) or ".", exist_ok=True)
+
+
+# ---------------------------------------------------------------- keys
+@main.group("keys")
+def keys_group() -> None:
+    """The provider's signing keys."""
+
+
+def _keys_config():
+    return load_config().keys
+
+
+@keys_group.command("init")
+@_friendly
+def keys_init() -> None:
+    """Create one signing key per configured kind if none exists."""
+    config = load_config()
+    created = signing_keys.init(
+        config.keys_dir, kinds=config.keys.kinds, now=now(), rsa_bits=config.keys.rsa_bits
+    )
+    click.echo(f"created {len(created)} key(s) in {config.keys_dir}" if created else f"keys already exist in {config.keys_dir}")
+
+
+@keys_group.command("rotate")
+@click.option("--kind", type=click.Choice(["RS256", "ES256"]), required=True, help="Which key family to rotate.")
+@click.option("--delay", type=int, default=None, help="Seconds before the new key signs (default from config).")
+@_friendly
+def keys_rotate(kind: str, delay: int | None) -> None:
+    """Publish a new key now; sign with it after the delay; keep the old one published until its tokens expire."""
+    config = load_config()
+    delay = config.keys.rotation_delay_seconds if delay is None else delay
+    longest = max(config.tokens.id_token_seconds, config.tokens.access_token_seconds)
+    info = signing_keys.rotate(
+        config.keys_dir,
+        kind=kind,
+        now=now(),
+        activate_after=timedelta(seconds=delay),
+        retain_for=timedelta(seconds=longest),
+        rsa_bits=config.keys.rsa_bits,
+    )
+    click.echo(f"new {kind} key {info.kid} published; it signs from {info.active_from.isoformat()}")
+
+
+@keys_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def keys_list(as_json: bool) -> None:
+    """Every key with its state: pending, active, retired or expired."""
+    config = load_config()
+    rows = signing_keys.list_keys(config.keys_dir, now=now())
+    text = "\n".join(f"{r['kid']}  {r['kind']:5}  {r['state']:8}  active from {r['active_from']}" for r in rows)
+    _emit(rows, as_json, text or "no keys")
+
+
+# ---------------------------------------------------------------- citizens
+@main.group("users")
+def users_group() -> None:
+    """Citizens."""
+
+
+def _citizen(raw_pid: str) -> Citizen:
+    pid = parse_pid(raw_pid, allow_synthetic=True)
+    citizen = db.session.scalar(sa.select(Citizen).filter_by(pid=pid))
+    if citizen is None:
+        raise Failure(f"no citizen with number {mask_pid(pid)}")
+    return citizen
+
+
+def _citizen_json(citizen: Citizen) -> dict:
+    return {
+        "pid": citizen.pid,
+        "given_name": citizen.given_name,
+        "family_name": citizen.family_name,
+        "email": citizen.email,
+        "phone": citizen.phone,
+        "address": citizen.address,
+        "status": citizen.status.value,
+        "created_at": citizen.created_at.isoformat(),
+    }
+
+
+def _read_password(password: str | None) -> str:
+    from flask import current_app
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    minimum = current_app.config["IDP"].passwords.min_length
+    if len(password) < minimum:
+        raise Failure(f"the password must have at least {minimum} characters")
+    return password
+
+
+@users_group.command("add")
+@click.argument("pid")
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option("--email")
+@click.option("--phone", help="Mobile number, E.164 (+4791234567).")
+@click.option("--street-address")
+@click.option("--postal-code")
+@click.option("--locality")
+@click.option("--country", default="NO", show_default=True)
+@click.option("--password", help="Omit to be asked (safer: not kept in shell history). Or set IDP_NEW_PASSWORD.",
+              envvar="IDP_NEW_PASSWORD")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def users_add(pid, given_name, family_name, email, phone, street_address, postal_code, locality, country, password,
+              as_json) -> None:
+    """Add a citizen."""
+    from flask import current_app
+
+    config = current_app.config["IDP"]
+    pid = parse_pid(pid, allow_synthetic=config.citizens.allow_synthetic_pids)
+    if db.session.scalar(sa.select(Citizen).filter_by(pid=pid)) is not None:
+        raise Failure(f"a citizen with number {mask_pid(pid)} exists already")
+    citizen = Citizen(
+        pid=pid, given_name=given_name, family_name=family_name, email=email, phone=phone,
+        street_address=street_address, postal_code=postal_code, locality=locality, country=country,
+        password_hash=hash_password(current_app.extensions["idp.hasher"], _read_password(password)),
+    )
+    db.session.add(citizen)
+    db.session.commit()
+    _emit(_citizen_json(citizen), as_json, f"added {citizen.name} ({mask_pid(pid)})")
+
+
+@users_group.command("show")
+@click.argument("pid")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def users_show(pid: str, as_json: bool) -> None:
+    """Show one citizen."""
+    citizen = _citizen(pid)
+    data = _citizen_json(citizen)
+    _emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@users_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def users_list(as_json: bool) -> None:
+    """List citizens."""
+    citizens = db.session.scalars(sa.select(Citizen).order_by(Citizen.family_name, Citizen.given_name)).all()
+    text = "\n".join(f"{c.pid}  {c.status.value:8}  {c.name}" for c in citizens)
+    _emit([_citizen_json(c) for c in citizens], as_json, text or "no citizens")
+
+
+@users_group.command("set-password")
+@click.argument("pid")
+@click.option("--password", envvar="IDP_NEW_PASSWORD", help="Omit to be asked. Or set IDP_NEW_PASSWORD.")
+@_friendly
+def users_set_password(pid: str, password: str | None) -> None:
+    """Set a citizen's password."""
+    from flask import current_app
+
+    citizen = _citizen(pid)
+    citizen.password_hash = hash_password(current_app.extensions["idp.hasher"], _read_password(password))
+    db.session.commit()
+    click.echo(f"password set for {mask_pid(citizen.pid)}")
+
+
+@users_group.command("disable")
+@click.argument("pid")
+@_friendly
+def users_disable(pid: str) -> None:
+    """Disable a citizen: no new logins, existing sessions end."""
+    citizen = _citizen(pid)
+    citizen.status = CitizenStatus.disabled
+    db.session.commit()
+    click.echo(f"disabled {mask_pid(citizen.pid)}")
+
+
+# ---------------------------------------------------------------- clients
+@main.group("clients")
+def clients_group() -> None:
+    """Relying parties (OAuth clients)."""
+
+
+def _client_json(client: Client) -> dict:
+    return {
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "grant_types": client.grant_types,
+        "scope": client.scope,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "subject_type": client.subject_type,
+        "jwks_uri": client.jwks_uri,
+        "has_jwks": client.jwks is not None,
+    }
+
+
+def _validate_uri(uri: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise Failure(f"not an absolute http(s) URI without fragment: {uri}")
+    return uri
+
+
+@clients_group.command("add")
+@click.option("--name", required=True, help="Shown to citizens on the login page.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
+@click.option("--auth-method", type=click.Choice(TOKEN_ENDPOINT_AUTH_METHODS), default="client_secret_basic",
+              show_default=True, help="Token endpoint authentication; 'none' for public clients (PKCE required).")
+@click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(["authorization_code", "refresh_token"]),
+              default=("authorization_code",), show_default=True)
+@click.option("--scope", default="openid profile", show_default=True, help="Scopes the client may ask for.")
+@click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default=None, help="Default from config (RS256).")
+@click.option("--subject-type", type=click.Choice(["pairwise", "public"]), default=None,
+              help="Default from config (pairwise).")
+@click.option("--jwks", "jwks_file", type=click.File("r"), help="JSON file with the client's public keys (private_key_jwt).")
+@click.option("--jwks-uri")
+@click.option("--client-id", help="Default: random.")
+@click.option("--client-secret", envvar="IDP_NEW_CLIENT_SECRET", help="Default: random (printed once).")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def clients_add(name, redirect_uris, post_logout_redirect_uris, auth_method, grant_types, scope, id_token_alg,
+                subject_type, jwks_file, jwks_uri, client_id, client_secret, as_json) -> None:
+    """Register a relying party. The secret is shown once; only its hash is kept."""
+    from flask import current_app
+
+    for uri in (*redirect_uris, *post_logout_redirect_uris):
+        _validate_uri(uri)
+    jwks = json.load(jwks_file) if jwks_file else None
+    if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
+        raise Failure("private_key_jwt needs --jwks or --jwks-uri")
+    client_id = client_id or secrets.token_urlsafe(16)
+    if db.session.scalar(sa.select(Client).filter_by(client_id=client_id)) is not None:
+        raise Failure(f"client {client_id} exists already")
+    uses_secret = auth_method in ("client_secret_basic", "client_secret_post")
+    secret = (client_secret or secrets.token_urlsafe(32)) if uses_secret else None
+    client = Client(
+        client_id=client_id,
+        client_secret_hash=digest(secret) if secret else None,
+        name=name,
+        redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=list(post_logout_redirect_uris),
+        token_endpoint_auth_method=auth_method,
+        grant_types=list(grant_types),
+        scope=scope,
+        id_token_signed_response_alg=id_token_alg or current_app.config["IDP"].tokens.default_id_token_alg,
+        subject_type=subject_type or current_app.config["IDP"].subject.default_type,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+    )
+    db.session.add(client)
+    db.session.commit()
+    data = _client_json(client)
+    if secret:
+        data["client_secret"] = secret
+    text = f"client_id: {client_id}" + (f"\nclient_secret: {secret}  (shown once)" if secret else "")
+    _emit(data, as_json, text)
+
+
+@clients_group.command("show")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def clients_show(client_id: str, as_json: bool) -> None:
+    """Show one client."""
+    client = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+    if client is None:
+        raise Failure(f"no client {client_id}")
+    data = _client_json(client)
+    _emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@clients_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def clients_list(as_json: bool) -> None:
+    """List clients."""
+    clients = db.session.scalars(sa.select(Client).order_by(Client.name)).all()
+    text = "\n".join(f"{c.client_id}  {c.token_endpoint_auth_method:20}  {c.name}" for c in clients)
+    _emit([_client_json(c) for c in clients], as_json, text or "no clients")
+
+
+@clients_group.command("remove")
+@click.argument("client_id")
+@_friendly
+def clients_remove(client_id: str) -> None:
+    """Remove a client; its tokens stop working."""
+    client = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+    if client is None:
+        raise Failure(f"no client {client_id}")
+    from idp.models import Token
+
+    db.session.execute(sa.update(Token).where(Token.client_id == client_id).values(revoked_at=now()))
+    db.session.delete(client)
+    db.session.commit()
+    click.echo(f"removed {client_id}")
+
+
+# ---------------------------------------------------------------- serving
+@main.command("serve")
+@click.option("--dev", is_flag=True, help="Flask's development server (reloader off) instead of gunicorn.")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--workers", type=int, default=None)
+@_friendly
+def serve(dev: bool, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the provider."""
+    config = load_config()
+    host = host or config.server.host
+    port = port or config.server.port
+    if dev:
+        _make_app().run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        return
+    workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
+    os.execvp(  # noqa: S606 - replaces this process with gunicorn, arguments are ours
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+         "--graceful-timeout", "30", "--access-logfile", "-", "idp.wsgi:app"],
+    )
+
+
+@main.command("demo")
+@click.option("--rp-url", default="http://127.0.0.1:5001", show_default=True, help="Where the demo relying party runs.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def demo(rp_url: str, as_json: bool) -> None:
+    """Load demo data (synthetic citizens and the demo relying party); running it again reuses them."""
+    from idp.demo import load_demo_data
+
+    data = load_demo_data(rp_url=rp_url)
+    _emit(data, as_json, json.dumps(data, indent=2, ensure_ascii=False))

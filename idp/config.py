@@ -1,0 +1,222 @@
+"""Settings, read once from ``config.toml`` and ``IDP_*`` environment variables.
+
+Every setting lives in a section of ``config.toml``; the environment variable
+``IDP_<SECTION>_<KEY>`` overrides it (``IDP_DATABASE_URL``, ``IDP_SERVER_ISSUER``,
+``IDP_PASSWORDS_TIME_COST`` ...). The file named by ``IDP_CONFIG`` is read
+instead of ``./config.toml`` when set. The result is a frozen tree of
+dataclasses: code receives the object, it never looks settings up ad hoc.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    issuer: str = "http://127.0.0.1:5000"
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 0  # 0: 2 × cores
+    data_dir: str = "var"
+    secret_key: str = ""  # empty: generated once into <data_dir>/secrets.json
+    secure_cookies: bool = True
+    trust_proxy_headers: bool = False
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///var/idp.sqlite3"
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = ""  # empty: short-lived state lives in the database
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    dir: str = "keys"
+    kinds: tuple[str, ...] = ("RS256", "ES256")
+    rsa_bits: int = 2048
+    rotation_delay_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class TokensConfig:
+    authorization_code_seconds: int = 60
+    access_token_seconds: int = 600
+    id_token_seconds: int = 600
+    refresh_token_seconds: int = 30 * 24 * 3600
+    default_id_token_alg: str = "RS256"
+
+
+@dataclass(frozen=True)
+class SubjectConfig:
+    default_type: str = "pairwise"  # or "public"
+    pairwise_salt: str = ""  # empty: generated once into <data_dir>/secrets.json
+
+
+@dataclass(frozen=True)
+class PasswordsConfig:
+    # Argon2id, OWASP's second recommended set (m=19 MiB, t=2, p=1).
+    time_cost: int = 2
+    memory_cost_kib: int = 19456
+    parallelism: int = 1
+    min_length: int = 8
+
+
+@dataclass(frozen=True)
+class CitizensConfig:
+    allow_synthetic_pids: bool = False
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    cookie_name: str = "idp_session"
+    lifetime_seconds: int = 8 * 3600
+    idle_seconds: int = 30 * 60
+    login_transaction_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class I18nConfig:
+    default_locale: str = "nb"
+    locales: tuple[str, ...] = ("nb", "en")
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    keys: KeysConfig = field(default_factory=KeysConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
+    subject: SubjectConfig = field(default_factory=SubjectConfig)
+    passwords: PasswordsConfig = field(default_factory=PasswordsConfig)
+    citizens: CitizensConfig = field(default_factory=CitizensConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    i18n: I18nConfig = field(default_factory=I18nConfig)
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / self.server.data_dir
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.base_dir / self.keys.dir
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, a relative SQLite path resolved against base_dir."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            return prefix + str(self.base_dir / url[len(prefix) :])
+        return url
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "base_dir"}
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file and the environment into a Config."""
+    environ = os.environ if environ is None else environ
+    path = Path(path or environ.get("IDP_CONFIG") or "config.toml")
+    raw: dict[str, dict[str, object]] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    base_dir = path.resolve().parent
+    for name, value in environ.items():
+        if not name.startswith("IDP_") or name in ("IDP_CONFIG", "IDP_REQUIRE_SERVICES"):
+            continue
+        section, _, key = name[4:].lower().partition("_")
+        if section in _SECTIONS and key:
+            raw.setdefault(section, {})[key] = value
+    hints = typing.get_type_hints(Config)
+    sections = {}
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown config section [{section}]")
+        sections[section] = _build(hints[section], section, values)
+    return Config(base_dir=base_dir, **sections)
+
+
+def _build(cls: type, section: str, values: dict[str, object]) -> object:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {section}.{key}")
+        kwargs[key] = _coerce(hints[key], value, f"{section}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: object, value: object, name: str) -> object:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{name} must be a list")
+        return tuple(str(item) for item in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    if hint is int:
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if hint is str or isinstance(hint, types.UnionType):
+        return str(value)
+    return value
+
+
+def load_secrets(config: Config) -> dict[str, str]:
+    """The deployment secrets: from config when set, else generated once and kept.
+
+    Several nodes must share them, so production sets them in config; a
+    single node keeps generated ones in <data_dir>/secrets.json (mode 0600).
+    """
+    wanted = {"secret_key": config.server.secret_key, "pairwise_salt": config.subject.pairwise_salt}
+    if all(wanted.values()):
+        return wanted
+    path = config.data_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    missing = [name for name, value in wanted.items() if not value and name not in stored]
+    if missing:
+        for name in missing:
+            stored[name] = secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(stored, handle)
+        os.replace(tmp, path)
+    return {name: value or stored[name] for name, value in wanted.items()}

@@ -1,0 +1,70 @@
+"""Demo data for `make run`: synthetic citizens and the demo relying party.
+
+The numbers are synthetic test numbers (month + 80), so they can never be a
+real person's; the config must allow them (`citizens.allow_synthetic_pids`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import current_app
+
+from idp.extensions import db
+from idp.mfa.password import hash_password
+from idp.models import Citizen, Client
+from idp.models.oauth import digest
+from idp.pid import generate_pid
+
+DEMO_PASSWORD = "demo-passord-1"  # noqa: S105 - published demo credential for synthetic citizens
+DEMO_CLIENT_ID = "demo-rp"
+DEMO_CLIENT_SECRET = "demo-rp-secret-not-for-production"  # noqa: S105 - the demo RP's published secret
+
+CITIZENS = [
+    # given, family, birth date, email, phone, street, postal code, locality
+    ("Kari", "Nordmann", date(1985, 3, 14), "kari@example.org", "+4791234567", "Storgata 1", "0155", "Oslo"),
+    ("Ola", "Nordmann", date(1979, 11, 2), "ola@example.org", "+4792345678", "Bryggen 5", "5003", "Bergen"),
+    ("Aisha", "Hansen", date(2001, 6, 30), "aisha@example.org", "+4793456789", "Nygata 12", "7011", "Trondheim"),
+]
+
+
+def demo_pids() -> list[str]:
+    """The citizens' numbers, the same on every run (derived from their birth dates)."""
+    import random
+
+    return [generate_pid(birth_date=born, synthetic=True, rng=random.Random(i)) for i, (_, _, born, *_) in enumerate(CITIZENS)]
+
+
+def load_demo_data(*, rp_url: str) -> dict:
+    """Create what is missing and return the credentials to print; running it twice changes nothing."""
+    if not current_app.config["IDP"].citizens.allow_synthetic_pids:
+        raise ValueError("demo citizens have synthetic numbers: set citizens.allow_synthetic_pids = true")
+    hasher = current_app.extensions["idp.hasher"]
+    people = []
+    for pid, (given, family, _born, email, phone, street, postal, locality) in zip(demo_pids(), CITIZENS, strict=True):
+        if db.session.scalar(sa.select(Citizen).filter_by(pid=pid)) is None:
+            db.session.add(
+                Citizen(
+                    pid=pid, given_name=given, family_name=family, email=email, email_verified=True, phone=phone,
+                    phone_verified=True, street_address=street, postal_code=postal, locality=locality, country="NO",
+                    password_hash=hash_password(hasher, DEMO_PASSWORD),
+                )
+            )
+        people.append({"pid": pid, "name": f"{given} {family}", "password": DEMO_PASSWORD})
+    redirect_uri = rp_url.rstrip("/") + "/callback"
+    client = db.session.scalar(sa.select(Client).filter_by(client_id=DEMO_CLIENT_ID))
+    if client is None:
+        client = Client(client_id=DEMO_CLIENT_ID, name="Demotjenesten")
+        db.session.add(client)
+    client.client_secret_hash = digest(DEMO_CLIENT_SECRET)
+    client.redirect_uris = [redirect_uri]
+    client.post_logout_redirect_uris = [rp_url.rstrip("/") + "/"]
+    client.token_endpoint_auth_method = "client_secret_basic"
+    client.grant_types = ["authorization_code", "refresh_token"]
+    client.scope = "openid profile email phone address pid offline_access"
+    db.session.commit()
+    return {
+        "citizens": people,
+        "client": {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, "redirect_uri": redirect_uri},
+    }

@@ -1,0 +1,19 @@
+"""SQLAlchemy models, one module per area; importing the package registers them all."""
+
+from idp.models.audit import AuditEvent
+from idp.models.citizen import Citizen, CitizenStatus
+from idp.models.oauth import AuthorizationCode, Client, Token
+from idp.models.session import LoginSession, SessionClient
+from idp.models.state import ShortLivedState
+
+__all__ = [
+    "AuditEvent",
+    "AuthorizationCode",
+    "Citizen",
+    "CitizenStatus",
+    "Client",
+    "LoginSession",
+    "SessionClient",
+    "ShortLivedState",
+    "Token",
+]

@@ -1,0 +1,61 @@
+"""Citizens: the people who log in, identified by their national identity number."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.extensions import db
+from idp.models.base import UTCDateTime, utcnow
+
+
+class CitizenStatus(str, enum.Enum):
+    active = "active"
+    locked = "locked"
+    disabled = "disabled"
+
+
+class Citizen(db.Model):
+    __tablename__ = "citizen"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pid: Mapped[str] = mapped_column(sa.String(11), unique=True)
+    given_name: Mapped[str] = mapped_column(sa.String(200))
+    family_name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    phone_verified: Mapped[bool] = mapped_column(default=False)
+    street_address: Mapped[str | None] = mapped_column(sa.String(200))
+    postal_code: Mapped[str | None] = mapped_column(sa.String(16))
+    locality: Mapped[str | None] = mapped_column(sa.String(100))
+    country: Mapped[str | None] = mapped_column(sa.String(2))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[CitizenStatus] = mapped_column(
+        sa.Enum(CitizenStatus, native_enum=False, length=16), default=CitizenStatus.active
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def address(self) -> dict[str, str] | None:
+        """The OIDC ``address`` claim (Core §5.1.1); letters go here."""
+        parts = {
+            "street_address": self.street_address,
+            "postal_code": self.postal_code,
+            "locality": self.locality,
+            "country": self.country,
+        }
+        parts = {key: value for key, value in parts.items() if value}
+        if not parts:
+            return None
+        lines = [self.street_address, " ".join(p for p in (self.postal_code, self.locality) if p)]
+        parts["formatted"] = "\n".join(line for line in lines if line)
+        return parts

@@ -1,0 +1,75 @@
+"""Claims about the citizen: the subject identifier and the scope → claim mapping."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from idp.models import Citizen, Client
+
+# OIDC Core §5.4, plus ID-porten's `pid` scope for the national identity number.
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": ("name", "given_name", "family_name", "updated_at"),
+    "email": ("email", "email_verified"),
+    "phone": ("phone_number", "phone_number_verified"),
+    "address": ("address",),
+    "pid": ("pid",),
+}
+SCOPES_SUPPORTED = ("openid", "offline_access", *SCOPE_CLAIMS)
+
+
+def sector_of(client: Client) -> str:
+    """The pairwise sector (OIDC Core §8.1): registered, or the redirect URIs' one host."""
+    if client.sector_identifier:
+        return client.sector_identifier
+    hosts = {urlsplit(uri).hostname or "" for uri in client.redirect_uris}
+    return hosts.pop() if len(hosts) == 1 else client.client_id
+
+
+def subject_for(citizen: Citizen, client: Client) -> str:
+    """``sub``: pairwise by default so relying parties cannot link citizens; public per client."""
+    if client.subject_type == "public":
+        return citizen.pid
+    salt = current_app.extensions["idp.secrets"]["pairwise_salt"]
+    material = f"{sector_of(client)}|{citizen.pid}|{salt}".encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(material).digest()).rstrip(b"=").decode("ascii")
+
+
+def _claim(citizen: Citizen, name: str) -> object:
+    match name:
+        case "name":
+            return citizen.name
+        case "given_name":
+            return citizen.given_name
+        case "family_name":
+            return citizen.family_name
+        case "updated_at":
+            return int(citizen.updated_at.timestamp())
+        case "email":
+            return citizen.email
+        case "email_verified":
+            return bool(citizen.email_verified) if citizen.email else None
+        case "phone_number":
+            return citizen.phone
+        case "phone_number_verified":
+            return bool(citizen.phone_verified) if citizen.phone else None
+        case "address":
+            return citizen.address
+        case "pid":
+            return citizen.pid
+    raise KeyError(name)
+
+
+def user_claims(citizen: Citizen, scopes: set[str]) -> dict[str, object]:
+    """The claims the granted scopes release; absent values are left out (OIDC Core §5.3.2)."""
+    claims: dict[str, object] = {}
+    for scope, names in SCOPE_CLAIMS.items():
+        if scope in scopes:
+            for name in names:
+                value = _claim(citizen, name)
+                if value is not None:
+                    claims[name] = value
+    return claims

@@ -1,0 +1,264 @@
+"""The Authlib authorization server: grants, client authentication, token storage.
+
+Authlib drives the protocol (RFC 6749, 7636, 7523, OIDC Core); this module
+answers its questions from our models. It asks the session for the facts of
+the login (level, factors, auth_time) and never decides them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import grants as oidc_grants
+from flask import current_app, url_for
+from joserfc.jwk import KeySet
+
+from idp.clock import now
+from idp.extensions import db
+from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
+from idp.models.oauth import digest
+from idp.oidc.id_token import build_id_token
+
+TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """Who logged in and how: what a code or refresh token carries to the ID token."""
+
+    citizen: Citizen
+    auth_time: datetime
+    acr: str | None
+    amr: list[str]
+    sid: str | None
+    grant_id: str
+
+    @classmethod
+    def from_session(cls, session: LoginSession) -> Authentication:
+        return cls(session.citizen, session.auth_time, session.acr, list(session.amr), session.sid, secrets.token_urlsafe(16))
+
+
+class Server(AuthorizationServer):
+    def create_oauth2_request(self, request):
+        # A resumed authorization request (after the login pages) is rebuilt
+        # from the stored parameters, not from the current HTTP request.
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
+
+    def query_client(self, client_id: str) -> Client | None:
+        return db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+
+    def save_token(self, token: dict, request: OAuth2Request) -> None:
+        tokens = current_app.config["IDP"].tokens
+        auth: Authentication = request.user
+        moment = now()
+        db.session.add(
+            Token(
+                grant_id=auth.grant_id,
+                client_id=request.client.client_id,
+                citizen_id=auth.citizen.id,
+                access_token_hash=digest(token["access_token"]),
+                refresh_token_hash=digest(token["refresh_token"]) if "refresh_token" in token else None,
+                scope=token.get("scope", ""),
+                issued_at=moment,
+                expires_in=token["expires_in"],
+                refresh_expires_at=moment + timedelta(seconds=tokens.refresh_token_seconds)
+                if "refresh_token" in token
+                else None,
+                auth_time=auth.auth_time,
+                acr=auth.acr,
+                amr=auth.amr,
+                sid=auth.sid,
+            )
+        )
+        db.session.commit()
+
+
+def revoke_grant(grant_id: str) -> None:
+    """Revoke every token descended from one authorization (RFC 6749 §4.1.2, RFC 9700 §4.14.2)."""
+    db.session.execute(
+        sa.update(Token).where(Token.grant_id == grant_id, Token.revoked_at.is_(None)).values(revoked_at=now())
+    )
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        auth: Authentication = request.user
+        data = request.payload.data
+        lifetime = current_app.config["IDP"].tokens.authorization_code_seconds
+        db.session.add(
+            AuthorizationCode(
+                code_hash=digest(code),
+                grant_id=auth.grant_id,
+                client_id=request.client.client_id,
+                citizen_id=auth.citizen.id,
+                redirect_uri=request.payload.redirect_uri or "",
+                scope=request.payload.scope or "",
+                nonce=data.get("nonce"),
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                auth_time=auth.auth_time,
+                acr=auth.acr,
+                amr=auth.amr,
+                sid=auth.sid,
+                expires_at=now() + timedelta(seconds=lifetime),
+            )
+        )
+        db.session.commit()
+
+    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+        found = db.session.scalar(sa.select(AuthorizationCode).filter_by(code_hash=digest(code)))
+        if found is None or found.client_id != client.client_id:
+            return None
+        # Claim the code atomically so two concurrent exchanges cannot both win.
+        claimed = db.session.execute(
+            sa.update(AuthorizationCode)
+            .where(AuthorizationCode.id == found.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=now())
+        ).rowcount
+        if not claimed:
+            revoke_grant(found.grant_id)
+            db.session.commit()
+            return None
+        db.session.commit()
+        if found.is_expired(now()):
+            return None
+        return found
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        # Kept, marked used, by query_authorization_code: a replay must find it to revoke the grant.
+        pass
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Authentication:
+        return Authentication(
+            citizen=authorization_code.citizen,
+            auth_time=authorization_code.auth_time,
+            acr=authorization_code.acr,
+            amr=authorization_code.get_amr(),
+            sid=authorization_code.sid,
+            grant_id=authorization_code.grant_id,
+        )
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation (RFC 9700 §4.14.2)
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+        found = db.session.scalar(sa.select(Token).filter_by(refresh_token_hash=digest(refresh_token)))
+        if found is None or found.revoked_at is not None:
+            return None
+        if found.client_id != self.request.client.client_id:
+            return None
+        if found.refreshed_at is not None:
+            # A rotated refresh token came back: someone holds a copy. Revoke the family.
+            revoke_grant(found.grant_id)
+            db.session.commit()
+            return None
+        if found.refresh_expires_at is not None and found.refresh_expires_at <= now():
+            return None
+        return found
+
+    def authenticate_user(self, refresh_token: Token) -> Authentication:
+        return Authentication(
+            citizen=refresh_token.citizen,
+            auth_time=refresh_token.auth_time,
+            acr=refresh_token.acr,
+            amr=list(refresh_token.amr),
+            sid=refresh_token.sid,
+            grant_id=refresh_token.grant_id,
+        )
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        refresh_token.refreshed_at = now()
+        refresh_token.revoked_at = now()
+        db.session.commit()
+
+
+class _IdToken:
+    """What both OpenID extensions share: how the ID token is made."""
+
+    def encode_id_token(self, token: dict, request: OAuth2Request) -> str:
+        code = request.authorization_code
+        return build_id_token(
+            client=request.client,
+            auth=request.user,
+            scope=token.get("scope", ""),
+            nonce=code.get_nonce() if code is not None else None,
+            access_token=token.get("access_token"),
+        )
+
+
+class OpenIDCode(_IdToken, oidc_grants.OpenIDCode):
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        # Nonce replay is the relying party's check (OIDC Core §3.1.3.7 step 11).
+        return False
+
+
+class OpenIDRefresh(_IdToken, oidc_grants.OpenIDToken):
+    """ID tokens from refresh (OIDC Core §12.2): same iss, sub, aud, auth_time; new iat."""
+
+
+class PKCE(CodeChallenge):
+    """RFC 7636 with S256 only, and required of public clients (RFC 9700 §2.1.1)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if grant.request.client.is_public and not data.get("code_challenge"):
+            raise InvalidRequestError("Public clients must send a code_challenge (PKCE, S256).")
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def get_authorization_code_challenge(self, authorization_code: AuthorizationCode) -> str | None:
+        return authorization_code.code_challenge
+
+    def get_authorization_code_challenge_method(self, authorization_code: AuthorizationCode) -> str | None:
+        return authorization_code.code_challenge_method
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """``private_key_jwt`` client authentication (OIDC Core §9, RFC 7523)."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def get_audiences(self) -> list[str]:
+        issuer = current_app.config["IDP"].server.issuer
+        return [issuer, issuer.rstrip("/") + url_for("oidc.token")]
+
+    def validate_jti(self, claims: dict, jti: str) -> bool:
+        store = current_app.extensions["idp.store"]
+        return store.add("client_assertion_jti", f"{claims['sub']}:{jti}", {}, ttl=600)
+
+    def resolve_client_public_key(self, client: Client) -> KeySet:
+        if not client.jwks:
+            raise ValueError("client has no registered keys")
+        return KeySet.import_key_set(client.jwks)
+
+
+def make_server(app) -> Server:
+    """Build the authorization server for ``app``; tokens are opaque random strings."""
+    tokens = app.config["IDP"].tokens
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
+        "authorization_code": tokens.access_token_seconds,
+        "refresh_token": tokens.access_token_seconds,
+    }
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+    server = Server()
+    server.init_app(app)
+    server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDCode(require_nonce=False)])
+    server.register_grant(RefreshTokenGrant, [OpenIDRefresh()])
+    server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
+    return server

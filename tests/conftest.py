@@ -1,0 +1,136 @@
+"""Fixtures shared by the whole suite: an app on a fresh database with fresh keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timezone
+
+import pytest
+from flask_migrate import upgrade
+
+from idp.app import create_app
+from idp.config import Config, load_config
+from idp.extensions import db
+from idp.models import Citizen, Client
+from idp.models.oauth import digest
+from idp.oidc import keys as signing_keys
+from idp.pid import generate_pid
+
+PASSWORD = "riktig-passord-42"
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None):
+        self.current = start or datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta) -> None:
+        from datetime import timedelta
+
+        self.current += timedelta(**delta)
+
+
+def make_config(tmp_path, **env: str) -> Config:
+    """A config for one test: its own data folder, SQLite file and keys, cheap Argon2."""
+    environ = {
+        "IDP_SERVER_DATA_DIR": str(tmp_path / "var"),
+        "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'idp.sqlite3'}",
+        "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_CITIZENS_ALLOW_SYNTHETIC_PIDS": "true",
+        "IDP_SERVER_SECURE_COOKIES": "false",
+        "IDP_PASSWORDS_TIME_COST": "1",
+        "IDP_PASSWORDS_MEMORY_COST_KIB": "1024",
+        **env,
+    }
+    return load_config(tmp_path / "absent.toml", environ=environ)
+
+
+def build_app(config: Config, clock=None):
+    signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=datetime.now(timezone.utc))
+    app = create_app(config, **({"clock": clock} if clock else {}))
+    app.config["TESTING"] = True
+    with app.app_context():
+        upgrade()
+    return app
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def config(tmp_path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+def app(config, clock):
+    app = build_app(config, clock)
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def citizen(app) -> Citizen:
+    return add_citizen(app)
+
+
+def add_citizen(app, *, born: date = date(1990, 5, 17), given_name: str = "Kari") -> Citizen:
+    from idp.mfa.password import hash_password
+
+    person = Citizen(
+        pid=generate_pid(birth_date=born, synthetic=True),
+        given_name=given_name,
+        family_name="Nordmann",
+        email="kari@example.org",
+        email_verified=True,
+        phone="+4791234567",
+        street_address="Storgata 1",
+        postal_code="0155",
+        locality="Oslo",
+        country="NO",
+        password_hash=hash_password(app.extensions["idp.hasher"], PASSWORD),
+    )
+    db.session.add(person)
+    db.session.commit()
+    return person
+
+
+def add_client(
+    *,
+    client_id: str = "rp1",
+    secret: str | None = "rp1-secret",
+    redirect_uris: tuple[str, ...] = ("https://rp.example/callback",),
+    auth_method: str = "client_secret_basic",
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+    scope: str = "openid profile email phone address pid offline_access",
+    **fields,
+) -> Client:
+    client = Client(
+        client_id=client_id,
+        client_secret_hash=digest(secret) if secret else None,
+        name="Testtjenesten",
+        redirect_uris=list(redirect_uris),
+        token_endpoint_auth_method=auth_method,
+        grant_types=list(grant_types),
+        scope=scope,
+        **fields,
+    )
+    db.session.add(client)
+    db.session.commit()
+    return client
+
+
+@pytest.fixture
+def rp(app) -> Client:
+    return add_client()
+
+
+def replace(config: Config, section: str, **values) -> Config:
+    return dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **values)})
