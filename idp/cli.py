@@ -422,3 +422,7 @@ def demo(rp_url: str, as_json: bool) -> None:
 
     data = load_demo_data(rp_url=rp_url)
     _emit(data, as_json, json.dumps(data, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

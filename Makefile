@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine (Python 3.11+, make, a C compiler):
+#   make run   provider + demo data + demo relying party on SQLite
+#   make test  the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RP_PORT ?= 5001
+
+.PHONY: run test lint translations clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+translations: $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d idp/translations >/dev/null
+
+run: $(STAMP) translations
+	IDP_SERVER_SECURE_COOKIES=false IDP_CITIZENS_ALLOW_SYNTHETIC_PIDS=true $(BIN)/python -m demo_rp.run --rp-port $(RP_PORT)
+
+test: $(STAMP) translations
+	./tests/setup-browser.sh
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var keys/*.pem keys/*.json
