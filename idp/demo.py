@@ -33,7 +33,10 @@ def demo_pids() -> list[str]:
     """The citizens' numbers, the same on every run (derived from their birth dates)."""
     import random
 
-    return [generate_pid(birth_date=born, synthetic=True, rng=random.Random(i)) for i, (_, _, born, *_) in enumerate(CITIZENS)]
+    return [
+        generate_pid(birth_date=born, synthetic=True, rng=random.Random(i))
+        for i, (_, _, born, *_) in enumerate(CITIZENS)
+    ]
 
 
 def load_demo_data(*, rp_url: str) -> dict:
@@ -46,8 +49,17 @@ def load_demo_data(*, rp_url: str) -> dict:
         if db.session.scalar(sa.select(Citizen).filter_by(pid=pid)) is None:
             db.session.add(
                 Citizen(
-                    pid=pid, given_name=given, family_name=family, email=email, email_verified=True, phone=phone,
-                    phone_verified=True, street_address=street, postal_code=postal, locality=locality, country="NO",
+                    pid=pid,
+                    given_name=given,
+                    family_name=family,
+                    email=email,
+                    email_verified=True,
+                    phone=phone,
+                    phone_verified=True,
+                    street_address=street,
+                    postal_code=postal,
+                    locality=locality,
+                    country="NO",
                     password_hash=hash_password(hasher, DEMO_PASSWORD),
                 )
             )

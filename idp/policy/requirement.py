@@ -21,20 +21,14 @@ class SessionFacts:
     auth_time: datetime
 
 
-def requirement_for(
-    *, levels: Levels, acr_values: str | None, max_age: str | None, prompt: str | None
-) -> Requirement:
+def requirement_for(*, levels: Levels, acr_values: str | None, max_age: str | None, prompt: str | None) -> Requirement:
     requested = (acr_values or "").split()
     min_acr = levels.minimum_of(requested) or levels.order[0]
     age = int(max_age) if max_age and max_age.isdigit() else None
-    return Requirement(
-        min_acr=min_acr, max_age=age, force_login="login" in (prompt or "").split()
-    )
+    return Requirement(min_acr=min_acr, max_age=age, force_login="login" in (prompt or "").split())
 
 
-def session_meets(
-    *, levels: Levels, requirement: Requirement, session: SessionFacts, now: datetime
-) -> bool:
+def session_meets(*, levels: Levels, requirement: Requirement, session: SessionFacts, now: datetime) -> bool:
     if requirement.force_login:
         return False
     if requirement.max_age is not None and now - session.auth_time > timedelta(seconds=requirement.max_age):

@@ -34,7 +34,10 @@ def start():
         if citizen is not None:
             response = redirect(url_for("oidc.resume", tx=tx.id))
             session = start_session(
-                citizen=citizen, acr=current_app.extensions["idp.levels"].order[0], amr=list(password.AMR), response=response
+                citizen=citizen,
+                acr=current_app.extensions["idp.levels"].order[0],
+                amr=list(password.AMR),
+                response=response,
             )
             tx.sid = session.sid
             transactions.save(tx)
