@@ -40,10 +40,25 @@ def _make_app() -> Flask:
 
 
 class Failure(click.ClickException):
-    """One readable line on stderr and exit status 1."""
+    """A mistake the user can fix, reported as one line."""
 
-    def show(self, file=None) -> None:
-        click.echo(f"idp: {self.message}", err=True)
+
+class IdpGroup(FlaskGroup):
+    def main(self, *args, **kwargs):
+        """Report every usage error and failure as one line ``idp: ...`` and a non-zero exit."""
+        kwargs.pop("standalone_mode", None)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("idp: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            click.echo(f"idp: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except (ConfigError, signing_keys.KeysError) as exc:  # raised while the app is built
+            click.echo(f"idp: {exc}", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def _friendly(command: Callable) -> Callable:
@@ -65,7 +80,7 @@ def _emit(data: object, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False) if as_json else text)
 
 
-@click.group(cls=FlaskGroup, create_app=_make_app, add_default_commands=False, add_version_option=False)
+@click.group(cls=IdpGroup, create_app=_make_app, add_default_commands=False, add_version_option=False)
 def main() -> None:
     """idp: an OpenID Connect identity provider."""
 
@@ -443,7 +458,9 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
         from werkzeug.serving import run_simple
 
         # Not app.run(): Flask ignores it inside its own CLI.
-        run_simple(host, port, _make_app(), threaded=True)
+        from idp.app import create_app
+
+        run_simple(host, port, create_app(config), threaded=True)
         return
     workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
     os.execvp(  # noqa: S606 - replaces this process with gunicorn, arguments are ours
