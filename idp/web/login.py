@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from idp import audit, transactions
@@ -25,6 +25,7 @@ def start():
     tx = transactions.load(tx_id)
     if tx is None:
         return login_expired_page()
+    g.ui_locales = tx.params.get("ui_locales")
     form.tx.data = tx.id
     if request.method == "GET" and tx.params.get("login_hint", "").isdigit():
         form.pid.data = tx.params["login_hint"]
