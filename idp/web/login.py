@@ -20,12 +20,12 @@ bp = Blueprint("login", __name__, url_prefix="/login")
 
 @bp.route("", methods=["GET", "POST"])
 def start():
-    form = LoginForm()
-    tx_id = request.args.get("tx") or form.tx.data or ""
-    tx = transactions.load(tx_id)
+    tx = transactions.load(request.args.get("tx") or request.form.get("tx") or "")
     if tx is None:
         return login_expired_page()
+    # Before the form exists: Flask-WTF fixes the request's locale when it is built.
     g.ui_locales = tx.params.get("ui_locales")
+    form = LoginForm()
     form.tx.data = tx.id
     if request.method == "GET" and tx.params.get("login_hint", "").isdigit():
         form.pid.data = tx.params["login_hint"]
