@@ -414,3 +414,11 @@ def test_security_headers_on_pages(app, rp):
     assert 'autocomplete="username"' in html
     assert 'autocomplete="current-password"' in html
     assert '<label for="pid">' in html
+
+
+def test_a_login_below_the_requested_level_is_refused_not_downgraded(app, citizen, rp):
+    http = app.test_client()
+    back = login_for_code(http, pid=citizen.pid, password=PASSWORD, acr_values="idporten-loa-substantial", state="lvl")
+    assert back["error"] == "unmet_authentication_requirements"
+    assert back["state"] == "lvl"
+    assert "code" not in back
