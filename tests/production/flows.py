@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 from joserfc import jwt
@@ -108,8 +108,8 @@ def _path(location: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def authorize(agent: Agent, base: str, login: Login) -> str:
-    """The relying party sends the browser to /authorize; returns the login page's path."""
+def authorize_url(base: str, login: Login) -> str:
+    """Where the relying party sends the browser to start ``login``."""
     rp = login.rp
     query = {
         "response_type": "code",
@@ -121,10 +121,26 @@ def authorize(agent: Agent, base: str, login: Login) -> str:
         "code_challenge": login.challenge,
         "code_challenge_method": "S256",
     }
-    reply = agent.request("GET", base + "/authorize?" + requests.compat.urlencode(query))
+    return base + "/authorize?" + urlencode(query)
+
+
+def authorize(agent: Agent, base: str, login: Login) -> str:
+    """The browser arrives at /authorize without a session; returns the login page's path."""
+    reply = agent.request("GET", authorize_url(base, login))
     if reply.status != 302 or not urlsplit(reply.location).path.endswith("/login"):
         raise StepFailed("authorize", reply)
     return _path(reply.location)
+
+
+def code_from(reply: Reply, login: Login) -> str:
+    """The code in a redirect back to the relying party, after checking its state."""
+    if reply.status != 302 or not reply.location.startswith(login.rp.redirect_uri):
+        raise StepFailed("redirect to the relying party", reply)
+    params = parse_qs(urlsplit(reply.location).query)
+    if params.get("state") != [login.state] or "code" not in params:
+        raise StepFailed("redirect without code or with a wrong state", reply)
+    login.code = params["code"][0]
+    return login.code
 
 
 def login_page(agent: Agent, base: str, login_path: str) -> Reply:
@@ -158,14 +174,7 @@ def complete_login_pages(agent: Agent, nodes: Iterator[str], login_path: str, pi
 
 def resume(agent: Agent, base: str, login: Login, resume_path: str) -> str:
     """Back at /authorize/resume: the redirect to the relying party carries the code."""
-    reply = agent.request("GET", base + resume_path)
-    if reply.status != 302 or not reply.location.startswith(login.rp.redirect_uri):
-        raise StepFailed("resume", reply)
-    params = parse_qs(urlsplit(reply.location).query)
-    if params.get("state") != [login.state] or "code" not in params:
-        raise StepFailed("resume without code or with a wrong state", reply)
-    login.code = params["code"][0]
-    return login.code
+    return code_from(agent.request("GET", base + resume_path), login)
 
 
 def _basic(rp: RelyingParty) -> dict[str, str]:
