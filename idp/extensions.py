@@ -5,7 +5,10 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-db = SQLAlchemy()
+# Objects keep their loaded values after a commit: a request that commits and then
+# reads them (the token endpoint commits the code, then signs an ID token from the
+# citizen and the client) would otherwise reload each row with one more query.
+db = SQLAlchemy(session_options={"expire_on_commit": False})
 migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
