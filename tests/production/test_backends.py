@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from idp.extensions import db
 from idp.models import ShortLivedState
 from idp.store import DatabaseStore, RedisStore
-from tests.conftest import PASSWORD, add_client
+from tests.conftest import PASSWORD, add_client, build_app, make_config
 from tests.production.flows import (
     FlaskAgent,
     Login,
@@ -77,3 +77,12 @@ def test_a_resumed_login_cannot_be_resumed_twice(app, citizen):
     again = agent.request("GET", resume_path)
     assert again.status == 400
     assert "expired" in again.text
+
+
+def test_sqlite_files_use_write_ahead_logging(tmp_path):
+    # Several gunicorn workers share the file: with the rollback journal a writer
+    # locks every reader out (see docs/benchmarks.md for the measured effect).
+    app = build_app(make_config(tmp_path))
+    with app.app_context():
+        assert db.session.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        db.session.remove()
