@@ -8,6 +8,7 @@ from flask import Flask, current_app, g, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from idp import ops
 from idp.clock import Clock, system_clock
 from idp.config import Config, load_config, load_secrets
 from idp.errors import error_page
@@ -65,7 +66,9 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.hasher"] = make_hasher(config.passwords)
     app.extensions["idp.discovery"] = provider_metadata(config, acr_values=levels.order)
     with app.app_context():
-        app.extensions["idp.store"] = make_store(redis_url=config.redis.url or None, db=db)
+        app.extensions["idp.store"] = make_store(
+            redis_url=config.redis.url or None, db=db, redis_prefix=config.redis.key_prefix
+        )
     if load_keys:
         app.extensions["idp.keys"] = KeyRing.load(config.keys_dir)
     app.extensions["idp.server"] = make_server(app)
@@ -77,6 +80,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(oidc_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(pages_bp)
+    ops.init_app(app, config)
     app.after_request(_security_headers)
     app.jinja_env.globals["get_locale"] = get_locale
     app.register_error_handler(404, lambda e: error_page(_("Page not found"), _("Check the address."), status=404))

@@ -450,15 +450,22 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
     config = load_config()
     host = host or config.server.host
     port = port or config.server.port
+    from idp import ops
+
     if dev:
         from werkzeug.serving import run_simple
 
-        # Not app.run(): Flask ignores it inside its own CLI.
         from idp.app import create_app
 
+        ops.configure_logging()
+        # Not app.run(): Flask ignores it inside its own CLI.
         run_simple(host, port, create_app(config), threaded=True)
         return
     workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
+    # Set before gunicorn imports prometheus-client, so every worker writes its metrics to files /metrics sums.
+    os.environ[ops.MULTIPROC_ENV] = ops.prepare_multiprocess_dir(config.data_dir)
+    # No gunicorn access log: it prints query strings (login hints, transaction ids); idp.access
+    # lines replace it. On SIGTERM, requests in flight get --graceful-timeout seconds to finish.
     os.execvp(  # noqa: S606 - replaces this process with gunicorn, arguments are ours
         sys.executable,
         [
@@ -471,8 +478,8 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
             str(workers),
             "--graceful-timeout",
             "30",
-            "--access-logfile",
-            "-",
+            "--config",
+            "python:idp.gunicorn_conf",
             "idp.wsgi:app",
         ],
     )

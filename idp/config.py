@@ -44,6 +44,7 @@ class DatabaseConfig:
 @dataclass(frozen=True)
 class RedisConfig:
     url: str = ""  # empty: short-lived state lives in the database
+    key_prefix: str = "idp:"  # lets several deployments (or test runs) share one Redis
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class KeysConfig:
     kinds: tuple[str, ...] = ("RS256", "ES256")
     rsa_bits: int = 2048
     rotation_delay_seconds: int = 3600
+    reload_check_seconds: int = 5  # how often a node looks for a rotation done on another node
 
 
 @dataclass(frozen=True)

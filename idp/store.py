@@ -362,8 +362,8 @@ class DatabaseStore:
             return session.execute(stmt).rowcount
 
 
-def make_store(*, redis_url: str | None, db: SQLAlchemy) -> Store:
+def make_store(*, redis_url: str | None, db: SQLAlchemy, redis_prefix: str = "idp:") -> Store:
     """Redis when a URL is configured, otherwise the application database."""
     if redis_url:
-        return RedisStore.from_url(redis_url)
+        return RedisStore.from_url(redis_url, prefix=redis_prefix)
     return DatabaseStore(db)

@@ -1,0 +1,422 @@
+"""Load generator: drives a live gunicorn ``idp serve`` over HTTP and compares it with the machine's limits.
+
+Usage (from the repository root, with the venv active):
+
+    python -m bench.loadgen                      # SQLite, then PostgreSQL + Redis
+    python -m bench.loadgen --backend sqlite --duration 5 --clients 4 --markdown
+
+For each backend it sets up a fresh deployment with the ``idp`` command
+(production Argon2id parameters from config.toml's defaults, RS256 and ES256
+relying parties), starts gunicorn with ``--workers`` (default 2 x cores), and
+runs every scenario for ``--duration`` seconds with ``--clients`` client
+processes. In the same run it measures, in this process, the raw RS256 and
+ES256 signing rates and the Argon2id rate on one core; the "limit" of a
+scenario is that rate x cores, and the "of limit" column is throughput / limit.
+Health, discovery, JWKS and userinfo involve no signature or hash; their limit
+is the HTTP ceiling: gunicorn serving bench/null_app.py to the same clients.
+/healthz shows what Flask and the per-request hooks cost with an empty view.
+
+Each request uses a new connection, as gunicorn's sync workers close them.
+The clients share the machine with the server: on a small machine the
+figures are a lower bound for the server alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import http.client
+import json
+import multiprocessing as mp
+import os
+import platform
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.live import LiveServer, free_port, idp  # noqa: E402 - the harness the tests use
+from tests.production.backends import NAMES  # noqa: E402
+from tests.production.deployment import PASSWORD, Deployment, prepare  # noqa: E402
+from tests.production.flows import HttpAgent, Login, RelyingParty, full_login  # noqa: E402
+
+# ---------------------------------------------------------------- the machine's limits
+
+
+def _rate(fn: Callable[[], object], seconds: float) -> float:
+    fn()  # warm up
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        fn()
+        count += 1
+    return count / elapsed
+
+
+def machine_limits(seconds: float = 2.0) -> dict[str, float]:
+    """Single-core rates of what the expensive requests must do: sign an ID token, verify a password."""
+    from argon2 import PasswordHasher, Type
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from joserfc import jwt
+    from joserfc.jwk import ECKey, RSAKey
+
+    from idp.config import PasswordsConfig
+
+    claims = {"iss": "https://idp.example", "sub": "x" * 43, "aud": "rp", "iat": 0, "exp": 600, "nonce": "n" * 16}
+    rsa_key = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    ec_key = ECKey.import_key(ec.generate_private_key(ec.SECP256R1()))
+    production = PasswordsConfig()  # the defaults are the production parameters
+    hasher = PasswordHasher(
+        time_cost=production.time_cost, memory_cost=production.memory_cost_kib,
+        parallelism=production.parallelism, type=Type.ID,
+    )
+    stored = hasher.hash(PASSWORD)
+    return {
+        "RS256": _rate(lambda: jwt.encode({"alg": "RS256"}, claims, rsa_key, algorithms=["RS256"]), seconds),
+        "ES256": _rate(lambda: jwt.encode({"alg": "ES256"}, claims, ec_key, algorithms=["ES256"]), seconds),
+        "Argon2id": _rate(lambda: hasher.verify(stored, PASSWORD), seconds),
+    }
+
+
+# ---------------------------------------------------------------- HTTP, light enough for the clients
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+
+    def request(self, method: str, path: str, body: str | None = None, headers: dict | None = None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, response.getheader("Location") or "", response.read()
+        finally:
+            conn.close()
+
+
+def _basic(rp: RelyingParty) -> dict[str, str]:
+    pair = base64.b64encode(f"{rp.client_id}:{rp.secret}".encode()).decode()
+    return {"Authorization": f"Basic {pair}", "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _sso_cookie(base: str, deployment: Deployment, rp: RelyingParty) -> str:
+    agent = HttpAgent()
+    full_login(agent, [base], rp, deployment.pid, PASSWORD)
+    return "idp_session=" + agent.session.cookies["idp_session"]
+
+
+def _fresh_code(target: Target, rp: RelyingParty, cookie: str) -> tuple[str, Login]:
+    """A code from /authorize on an existing SSO session: no password, no signature."""
+    login = Login(rp)
+    query = urlencode({
+        "response_type": "code", "client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "scope": rp.scope,
+        "state": login.state, "nonce": login.nonce, "code_challenge": login.challenge, "code_challenge_method": "S256",
+    })
+    status, location, _ = target.request("GET", "/authorize?" + query, headers={"Cookie": cookie})
+    if status != 302 or "code=" not in location:
+        raise RuntimeError(f"authorize gave {status} {location}")
+    return parse_qs(urlsplit(location).query)["code"][0], login
+
+
+def _exchange(target: Target, rp: RelyingParty, code: str, login: Login) -> tuple[int, bytes]:
+    body = urlencode({
+        "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri,
+        "code_verifier": login.verifier,
+    })
+    status, _, data = target.request("POST", "/token", body, _basic(rp))
+    return status, data
+
+
+# ---------------------------------------------------------------- scenarios (run inside client processes)
+
+
+@dataclass(frozen=True)
+class Job:
+    scenario: str
+    base: str
+    duration: float
+    rp: RelyingParty | None  # None for the null app
+    cookie: str
+    deployment: Deployment | None
+    items: int  # codes prepared per client for token exchanges
+
+
+def _prepare(job: Job, target: Target) -> list:
+    """Work made before the clock starts, so only the measured request is timed."""
+    if job.scenario.startswith("token"):
+        return [_fresh_code(target, job.rp, job.cookie) for _ in range(job.items)]
+    if job.scenario in ("refresh", "userinfo"):
+        code, login = _fresh_code(target, job.rp, job.cookie)
+        status, data = _exchange(target, job.rp, code, login)
+        if status != 200:
+            raise RuntimeError(f"token gave {status}: {data[:200]!r}")
+        return [json.loads(data)]
+    return []
+
+
+def _one(job: Job, target: Target, prepared: list) -> bool:
+    """One measured request (or one full login); True if it gave the expected answer."""
+    match job.scenario:
+        case "ceiling":
+            return target.request("GET", "/")[0] == 200
+        case "healthz":
+            return target.request("GET", "/healthz")[0] == 200
+        case "discovery":
+            return target.request("GET", "/.well-known/openid-configuration")[0] == 200
+        case "jwks":
+            return target.request("GET", "/jwks")[0] == 200
+        case "token_rs256" | "token_es256":
+            code, login = prepared.pop()
+            return _exchange(target, job.rp, code, login)[0] == 200
+        case "refresh":
+            body = urlencode({"grant_type": "refresh_token", "refresh_token": prepared[0]["refresh_token"]})
+            status, _, data = target.request("POST", "/token", body, _basic(job.rp))
+            if status == 200:
+                prepared[0] = json.loads(data)  # rotation: the next refresh uses the new token
+            return status == 200
+        case "userinfo":
+            auth = {"Authorization": f"Bearer {prepared[0]['access_token']}"}
+            return target.request("GET", "/userinfo", headers=auth)[0] == 200
+        case "full_login":
+            full_login(HttpAgent(), [job.base], job.rp, job.deployment.pid, PASSWORD)
+            return True
+    raise ValueError(job.scenario)
+
+
+def _client(job: Job, barrier, results) -> None:
+    split = urlsplit(job.base)
+    target = Target(split.hostname, split.port)
+    prepared = _prepare(job, target)
+    barrier.wait()
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + job.duration
+    while time.perf_counter() < deadline and (prepared or not job.scenario.startswith("token")):
+        start = time.perf_counter()
+        try:
+            ok = _one(job, target, prepared)
+        except Exception:  # a failed login step raises; count it, keep loading
+            ok = False
+        latencies.append(time.perf_counter() - start)
+        errors += not ok
+    results.put((time.perf_counter(), latencies, errors))
+
+
+def run_scenario(job: Job, clients: int) -> dict[str, float]:
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(clients + 1)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_client, args=(job, barrier, results)) for _ in range(clients)]
+    for proc in procs:
+        proc.start()
+    barrier.wait()
+    started = time.perf_counter()
+    gathered = [results.get(timeout=job.duration + 600) for _ in procs]
+    for proc in procs:
+        proc.join()
+    finished = max(end for end, _, _ in gathered)
+    latencies = sorted(x for _, lat, _ in gathered for x in lat)
+    errors = sum(err for _, _, err in gathered)
+    count = len(latencies)
+    return {
+        "requests": count,
+        "errors": errors,
+        "per_second": count / (finished - started),
+        "p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
+        "p99_ms": latencies[min(count - 1, int(count * 0.99))] * 1000 if latencies else float("nan"),
+    }
+
+
+# ---------------------------------------------------------------- deployments
+
+
+def _worker_rss_mib(master_pid: int) -> list[float]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float], cores: int) -> list[dict]:
+    with contextlib.ExitStack() as stack:
+        settings: dict[str, str] = {}
+        if name == "postgres":
+            from tests.production.backends import postgres_redis
+
+            settings = stack.enter_context(postgres_redis()).env
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="idp-bench-")))
+        port = free_port()
+        deployment = prepare(
+            tmp, issuer=f"http://127.0.0.1:{port}",
+            # Codes are prepared before the clock starts; give them time to wait.
+            IDP_TOKENS_AUTHORIZATION_CODE_SECONDS="900", **settings,
+        )
+        # Production Argon2id: drop the harness's cheap test parameters so config.toml's
+        # defaults apply, and give the citizen a hash made with them.
+        env = {k: v for k, v in deployment.env.items() if not k.startswith("IDP_PASSWORDS_")}
+        idp(env, "users", "set-password", deployment.pid, "--password", PASSWORD)
+        es_rp = RelyingParty("rp-es", secrets.token_urlsafe(24))
+        idp(env, "clients", "add", "--name", "ES256 RP", "--client-id", es_rp.client_id, "--client-secret",
+            es_rp.secret, "--redirect-uri", es_rp.redirect_uri, "--id-token-alg", "ES256", "--scope", es_rp.scope)
+        deployment = Deployment(env=env, issuer=deployment.issuer, pid=deployment.pid, rp=deployment.rp)
+        server = _gunicorn(env, port, args.workers or 2 * cores)
+        stack.callback(server.close)
+
+        rows = []
+        cookies = {rp.client_id: _sso_cookie(server.url, deployment, rp) for rp in (deployment.rp, es_rp)}
+        for scenario in args.scenarios:
+            rp = es_rp if scenario == "token_es256" else deployment.rp
+            job = Job(scenario, server.url, args.duration, rp, cookies[rp.client_id], deployment, args.codes)
+            result = run_scenario(job, args.clients)
+            limit, of = _limit(scenario, limits, cores)
+            rows.append({"backend": name, "scenario": scenario, **result, "limit": limit, "of_limit": of(result)})
+            print(_row_text(rows[-1]), flush=True)
+        rss = _worker_rss_mib(server.process.pid)
+        rows.append({"backend": name, "scenario": "worker_rss_mib", "max": max(rss), "workers": len(rss)})
+        print(f"{name:8} worker RSS: max {max(rss):.0f} MiB over {len(rss)} workers", flush=True)
+        return rows
+
+
+def _gunicorn(env: dict[str, str], port: int, workers: int):
+    """``idp serve`` (gunicorn) with the requested number of workers."""
+
+    class Server(LiveServer):
+        def __init__(self) -> None:
+            self.port = port
+            self.url = f"http://127.0.0.1:{port}"
+            self.env = {**env, "IDP_SERVER_PORT": str(port), "IDP_SERVER_WORKERS": str(workers)}
+            self.log = open(Path(env["IDP_SERVER_DATA_DIR"]).parent / f"server-{port}.log", "w")  # noqa: SIM115
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "idp.cli", "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            )
+            self._wait()
+
+    return Server()
+
+
+def _limit(scenario: str, limits: dict[str, float], cores: int) -> tuple[float, Callable[[dict], float]]:
+    kind = {"token_rs256": "RS256", "refresh": "RS256", "token_es256": "ES256", "full_login": "Argon2id"}.get(scenario)
+    limit = limits[kind] * cores if kind else limits["http"]
+    return limit, lambda r: r["per_second"] / limit
+
+
+def http_ceiling(args: argparse.Namespace, cores: int) -> float:
+    """Requests/s of gunicorn serving bench/null_app.py to the same clients: no app can be faster here."""
+    port = free_port()
+    log = open(os.devnull, "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers or 2 * cores), "--bind", f"127.0.0.1:{port}",
+         "--no-control-socket", "bench.null_app:app"],
+        cwd=ROOT, stdout=log, stderr=log,
+    )
+    try:
+        target = Target("127.0.0.1", port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                target.request("GET", "/")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        job = Job("ceiling", f"http://127.0.0.1:{port}", args.duration, None, "", None, 0)
+        return run_scenario(job, args.clients)["per_second"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def _row_text(row: dict) -> str:
+    return (
+        f"{row['backend']:8} {row['scenario']:12} {row['per_second']:8.1f}/s  p50 {row['p50_ms']:7.1f} ms  "
+        f"p99 {row['p99_ms']:7.1f} ms  {row['of_limit']:6.1%} of {row['limit']:.0f}/s  "
+        f"({row['requests']} requests, {row['errors']} errors)"
+    )
+
+
+# healthz is the floor: the same app, server and hooks with no work in the view.
+SCENARIOS = ("healthz", "discovery", "jwks", "token_rs256", "token_es256", "refresh", "userinfo", "full_login")
+
+
+def markdown(rows: list[dict], limits: dict[str, float], cores: int, args: argparse.Namespace) -> str:
+    lines = [
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: {cores} cores "
+        f"({_cpu_model()}), Python {platform.python_version()}, {args.workers or 2 * cores} gunicorn workers, "
+        f"{args.clients} client processes on the same machine, {args.duration:g} s per scenario.",
+        "",
+        "Limits measured in the same run, on one core: "
+        + ", ".join(f"{k} {v:,.0f}/s" for k, v in limits.items() if k != "http")
+        + f" (the limit of token, refresh and login rows is that rate x {cores} cores); "
+        f"HTTP ceiling (gunicorn serving a null WSGI app to the same clients) {limits['http']:,.0f}/s, "
+        "the limit of the rows without a signature or hash.",
+        "",
+        "| backend | scenario | requests/s | p50 ms | p99 ms | limit /s | of limit | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if row["scenario"] == "worker_rss_mib":
+            continue
+        lines.append(
+            f"| {row['backend']} | {row['scenario']} | {row['per_second']:,.1f} | {row['p50_ms']:.1f} | "
+            f"{row['p99_ms']:.1f} | {row['limit']:,.0f} | {row['of_limit']:.1%} | {row['errors']} |"
+        )
+    for row in rows:
+        if row["scenario"] == "worker_rss_mib":
+            lines.append(f"\nWorker RSS ({row['backend']}): max {row['max']:.0f} MiB over {row['workers']} workers.")
+    return "\n".join(lines)
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("all", *NAMES), default="all")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent client processes")
+    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default 2 x cores)")
+    parser.add_argument("--codes", type=int, default=400, help="codes prepared per client for token scenarios")
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--markdown", action="store_true", help="also print a table for docs/benchmarks.md")
+    parser.add_argument("--json", dest="json_out", type=Path, help="write all figures to this file")
+    args = parser.parse_args()
+
+    os.chdir(ROOT)
+    cores = os.cpu_count() or 1
+    limits = machine_limits()
+    print("one core: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in limits.items()), flush=True)
+    limits["http"] = http_ceiling(args, cores)
+    print(f"HTTP ceiling (gunicorn + null WSGI app, same clients): {limits['http']:,.0f}/s", flush=True)
+    rows: list[dict] = []
+    for name in NAMES if args.backend == "all" else (args.backend,):
+        rows.extend(bench_backend(name, args, limits, cores))
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"limits": limits, "cores": cores, "rows": rows}, indent=2))
+    if args.markdown:
+        print()
+        print(markdown(rows, limits, cores, args))
+
+
+if __name__ == "__main__":
+    main()

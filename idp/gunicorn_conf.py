@@ -1,0 +1,22 @@
+"""gunicorn settings that belong to the code, not to the command line (``--config python:idp.gunicorn_conf``)."""
+
+from prometheus_client import multiprocess
+
+# gunicorn's own messages (start, worker exits, timeouts) as JSON lines like the app's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "idp.ops.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+}
+
+# The control socket sits at one path per user; several nodes on one host would
+# fight over it, and nothing here uses it.
+control_socket_disable = True
+
+
+def child_exit(server, worker) -> None:
+    # A dead worker's gauges must not be reported as live; its counters stay summed.
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,295 @@
+"""Running the provider as one of several nodes: probes, metrics, request ids, logs, outages.
+
+* ``/healthz`` answers while the process serves requests; ``/readyz`` only when the
+  database, Redis (when configured) and the signing keys are usable, so a load
+  balancer sends no citizen to a node that would fail them.
+* ``/metrics`` in Prometheus text format. Under gunicorn every worker is its own
+  process, so ``idp serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` and the page sums
+  the workers' files (prometheus-client's multiprocess mode).
+* Every request gets an id (a sane ``X-Request-ID`` from the load balancer is
+  kept, else a new one), returned in the response and put on every log record
+  written while handling it; logs are one JSON object per line.
+* An unreachable state store or database becomes a 503 page telling the citizen
+  to try again, never a stack trace, and the request's pending writes are rolled back.
+* Each node notices a key rotation done on another node (a cheap ``stat`` of the
+  shared keys folder, at most every ``keys.reload_check_seconds``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, jsonify, request
+from flask_babel import gettext as _
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from idp.config import Config
+from idp.errors import error_page
+from idp.extensions import db
+from idp.models import AuditEvent
+from idp.oidc.keys import KeysError
+from idp.store import RedisStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("idp.access")
+
+bp = Blueprint("ops", __name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUEST_SECONDS = Histogram(
+    "idp_request_duration_seconds",
+    "Time to answer a request, by Flask endpoint.",
+    ["endpoint", "method"],
+    # Argon2id logins take tenths of a second; metadata a millisecond.
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RESPONSES = Counter("idp_responses_total", "Responses by endpoint and status code.", ["endpoint", "status"])
+LOGINS = Counter(
+    "idp_logins_total",
+    "Committed login attempts from the audit log, by factor (password, sms, ...) and result.",
+    ["factor", "result"],
+)
+TOKENS = Counter("idp_tokens_issued_total", "Successful token endpoint responses, by grant type.", ["grant_type"])
+UNAVAILABLE = Counter("idp_backend_unavailable_total", "Requests answered 503 because a backend was down.", ["backend"])
+
+_GRANT_TYPES = frozenset({"authorization_code", "refresh_token"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+# ---------------------------------------------------------------- probes and metrics
+
+
+@bp.route("/healthz")
+def healthz() -> Response:
+    return _no_store(jsonify(status="alive"))
+
+
+@bp.route("/readyz")
+def readyz() -> tuple[Response, int]:
+    checks = {"database": _database_ok(), "keys": _keys_ok()}
+    store = current_app.extensions["idp.store"]
+    if isinstance(store, RedisStore):
+        checks["redis"] = store.ping()
+    ready = all(checks.values())
+    return _no_store(jsonify(status="ready" if ready else "unready", checks=checks)), 200 if ready else 503
+
+
+def _database_ok() -> bool:
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        db.session.rollback()
+    except OperationalError:
+        db.session.rollback()
+        return False
+    return True
+
+
+def _keys_ok() -> bool:
+    ring = current_app.extensions.get("idp.keys")
+    if ring is None:
+        return False
+    now = datetime.now(UTC)
+    try:
+        for kind in current_app.config["IDP"].keys.kinds:
+            ring.signing_key(kind, now=now)
+    except KeysError:
+        return False
+    return True
+
+
+@bp.route("/metrics")
+def metrics() -> Response:
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return _no_store(Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST))
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def prepare_multiprocess_dir(data_dir: Path) -> str:
+    """An empty folder for the workers' metric files; stale files would add old counts."""
+    path = Path(os.environ.get(MULTIPROC_ENV) or data_dir / "prometheus")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
+    return str(path)
+
+
+# ---------------------------------------------------------------- per request
+
+
+def _begin_request() -> None:
+    g.request_started = time.perf_counter()
+    offered = request.headers.get("X-Request-ID", "")
+    g.request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+
+
+def _end_request(response: Response) -> Response:
+    endpoint = request.url_rule.endpoint if request.url_rule is not None else "unmatched"
+    elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
+    REQUEST_SECONDS.labels(endpoint, request.method).observe(elapsed)
+    RESPONSES.labels(endpoint, str(response.status_code)).inc()
+    if endpoint == "oidc.token" and response.status_code == 200:
+        grant_type = request.form.get("grant_type", "")
+        TOKENS.labels(grant_type if grant_type in _GRANT_TYPES else "other").inc()
+    if "request_id" in g:
+        response.headers["X-Request-ID"] = g.request_id
+    # The path only: query strings carry login hints (national identity numbers)
+    # and transaction ids, which stay out of the logs.
+    access_log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "endpoint": endpoint,
+            "status": response.status_code,
+            "duration_ms": round(elapsed * 1000, 2),
+            "remote_addr": request.remote_addr,
+        },
+    )
+    return response
+
+
+def _backend_down(exc: Exception):
+    db.session.rollback()  # nothing half-done may be committed by a later store call
+    backend = "state_store" if isinstance(exc, StoreUnavailable) else "database"
+    UNAVAILABLE.labels(backend).inc()
+    log.warning("answering 503: %s unavailable: %s", backend, exc)
+    if request.url_rule is not None and request.url_rule.endpoint in ("oidc.token", "oidc.userinfo"):
+        response = jsonify(error="temporarily_unavailable", error_description="Try again shortly.")
+        response.status_code = 503
+    else:
+        body, status = error_page(
+            _("The login service is temporarily unavailable"),
+            _("Nothing was lost. Wait a minute, then go back to the service and start the login again."),
+            status=503,
+        )
+        response = current_app.make_response((body, status))
+    response.headers["Retry-After"] = "30"
+    return response
+
+
+class _KeyReloader:
+    """Swaps in a reloaded key ring when the shared keys folder changed, checking rarely."""
+
+    def __init__(self, app: Flask, every: float) -> None:
+        self._app = app
+        self._every = every
+        self._next = time.monotonic() + every
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        if time.monotonic() < self._next or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._next = time.monotonic() + self._every
+            ring = self._app.extensions.get("idp.keys")
+            if ring is not None:
+                self._app.extensions["idp.keys"] = ring.reload_if_changed()
+        finally:
+            self._lock.release()
+
+
+# ---------------------------------------------------------------- login counts from the audit log
+
+_PENDING = "idp.ops.login_events"
+
+
+def _collect_login_events(session: Session, flush_context: object) -> None:
+    for obj in session.new:
+        if isinstance(obj, AuditEvent) and obj.event.startswith("login."):
+            session.info.setdefault(_PENDING, []).append((obj.event.partition(".")[2], obj.outcome))
+
+
+def _count_login_events(session: Session) -> None:
+    for factor, result in session.info.pop(_PENDING, ()):
+        LOGINS.labels(factor, result).inc()
+
+
+def _forget_login_events(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _listen_once() -> None:
+    # Counted on commit, not on add: a rolled-back attempt did not happen.
+    if not event.contains(Session, "after_flush", _collect_login_events):
+        event.listen(Session, "after_flush", _collect_login_events)
+        event.listen(Session, "after_commit", _count_login_events)
+        event.listen(Session, "after_rollback", _forget_login_events)
+
+
+# ---------------------------------------------------------------- logs
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the request id when there is a request."""
+
+    _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if has_request_context() and "request_id" in g:
+            entry["request_id"] = g.request_id
+        entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr for the whole process (called by the servers, not by tests)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The development server's own request lines include query strings (login
+    # hints, transaction ids); the idp.access lines replace them.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def init_app(app: Flask, config: Config) -> None:
+    app.register_blueprint(bp)
+    app.before_request(_begin_request)
+    app.after_request(_end_request)
+    app.register_error_handler(StoreUnavailable, _backend_down)
+    app.register_error_handler(OperationalError, _backend_down)
+    app.before_request(_KeyReloader(app, config.keys.reload_check_seconds))
+    _listen_once()

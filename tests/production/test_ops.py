@@ -1,0 +1,151 @@
+"""Probes, metrics, request ids and logs, in process on each backend and on a live gunicorn node."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client import REGISTRY
+
+from idp.oidc import keys as signing_keys
+from tests.conftest import PASSWORD, add_client
+from tests.live import LiveServer, free_port
+from tests.production.deployment import PASSWORD as LIVE_PASSWORD
+from tests.production.deployment import prepare
+from tests.production.flows import (
+    FlaskAgent,
+    HttpAgent,
+    Login,
+    RelyingParty,
+    authorize_url,
+    full_login,
+    refresh,
+    userinfo,
+)
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_healthz_and_readyz(app, backend):
+    client = app.test_client()
+    assert client.get("/healthz").json == {"status": "alive"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    expected = {"database": True, "keys": True}
+    if backend.name == "postgres":
+        expected["redis"] = True
+    assert ready.json == {"status": "ready", "checks": expected}
+
+
+def test_readyz_fails_without_an_active_key(app, tmp_path):
+    # Only a key that signs from tomorrow: loaded, but nothing can sign today.
+    ring = app.extensions["idp.keys"]
+    for info in signing_keys.list_keys(ring.keys_dir, now=app.extensions["idp.clock"]()):
+        (ring.keys_dir / f"{info['kid']}.json").unlink()
+    app.extensions["idp.keys"] = None
+    ready = app.test_client().get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["checks"]["keys"] is False
+
+
+def test_metrics_count_logins_tokens_and_time_requests(app, citizen):
+    add_client()
+    before = {
+        "ok": _sample("idp_logins_total", factor="password", result="success"),
+        "bad": _sample("idp_logins_total", factor="password", result="failure"),
+        "code": _sample("idp_tokens_issued_total", grant_type="authorization_code"),
+        "refresh": _sample("idp_tokens_issued_total", grant_type="refresh_token"),
+        "timed": _sample("idp_request_duration_seconds_count", endpoint="oidc.token", method="POST"),
+    }
+    agent = FlaskAgent(app)
+    with pytest.raises(AssertionError):
+        full_login(agent, [""], RelyingParty("rp1", "rp1-secret"), citizen.pid, "wrong-password")
+    login = full_login(agent, [""], RelyingParty("rp1", "rp1-secret"), citizen.pid, PASSWORD)
+    refresh(agent, "", login)
+
+    assert _sample("idp_logins_total", factor="password", result="success") == before["ok"] + 1
+    assert _sample("idp_logins_total", factor="password", result="failure") == before["bad"] + 1
+    assert _sample("idp_tokens_issued_total", grant_type="authorization_code") == before["code"] + 1
+    assert _sample("idp_tokens_issued_total", grant_type="refresh_token") == before["refresh"] + 1
+    assert _sample("idp_request_duration_seconds_count", endpoint="oidc.token", method="POST") == before["timed"] + 2
+    page = app.test_client().get("/metrics")
+    assert page.status_code == 200
+    assert page.mimetype == "text/plain"
+    assert 'idp_logins_total{factor="password",result="success"}' in page.get_data(as_text=True)
+
+
+def test_request_id_is_kept_or_made(app):
+    client = app.test_client()
+    assert client.get("/healthz", headers={"X-Request-ID": "lb-1234.abc"}).headers["X-Request-ID"] == "lb-1234.abc"
+    made = client.get("/healthz", headers={"X-Request-ID": "no spaces <allowed>"}).headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    assert client.get("/healthz").headers["X-Request-ID"] != made
+
+
+@pytest.fixture(scope="module")
+def live_node(tmp_path_factory):
+    """One gunicorn node (two workers) on SQLite, for what only a real server process shows."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("node")
+    deployment = prepare(data, issuer=f"http://127.0.0.1:{port}")
+    server = LiveServer(deployment.env, port=port, gunicorn=True)
+    try:
+        yield deployment, server, Path(server.log.name)
+    finally:
+        server.close()
+
+
+def test_metrics_are_summed_over_gunicorn_workers(live_node):
+    deployment, server, _log = live_node
+
+    def successes() -> float:
+        text = requests.get(server.url + "/metrics", timeout=10).text
+        match = re.search(r'^idp_logins_total\{factor="password",result="success"\} (\S+)$', text, re.M)
+        return float(match.group(1)) if match else 0.0
+
+    before = successes()
+    for _ in range(6):  # new connections each time: spread over both workers
+        full_login(HttpAgent(), [server.url], deployment.rp, deployment.pid, LIVE_PASSWORD)
+    # Whichever worker answers /metrics, it reports all six.
+    assert {successes() for _ in range(4)} == {before + 6}
+
+
+def test_logs_are_json_with_request_ids_and_hold_no_secrets(live_node):
+    deployment, server, log_path = live_node
+    agent = HttpAgent()
+    agent.session.headers["X-Request-ID"] = "trace-me-42"
+    login = full_login(agent, [server.url], deployment.rp, deployment.pid, LIVE_PASSWORD)
+    info = userinfo(agent, server.url, login.tokens["access_token"])
+    refreshed = refresh(agent, server.url, login)
+    # A login hint in the query string is the easiest way for a number to reach a log.
+    hinted_url = authorize_url(server.url, Login(deployment.rp)) + f"&login_hint={deployment.pid}"
+    hinted = HttpAgent().request("GET", hinted_url)
+    assert hinted.status == 302
+    requests.get(server.url + "/healthz", timeout=10)  # the last line is written before this answer
+
+    text = log_path.read_text()
+    secrets = {
+        "password": LIVE_PASSWORD,
+        "national identity number": deployment.pid,
+        "authorization code": login.code,
+        "access token": login.tokens["access_token"],
+        "refresh token": login.tokens["refresh_token"],
+        "new refresh token": refreshed["refresh_token"],
+        "id token": login.tokens["id_token"].split(".")[1],
+        "client secret": deployment.rp.secret,
+        "pkce verifier": login.verifier,
+    }
+    leaked = [name for name, value in secrets.items() if value in text]
+    assert leaked == []
+    assert info["sub"]
+
+    records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    ours = [r for r in records if r.get("request_id") == "trace-me-42" and r["logger"] == "idp.access"]
+    endpoints = {r["endpoint"] for r in ours}
+    assert endpoints >= {"oidc.authorize", "login.start", "oidc.resume", "oidc.token", "oidc.userinfo"}
+    assert all(r["status"] < 500 and r["duration_ms"] >= 0 for r in ours)
