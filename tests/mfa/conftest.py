@@ -1,0 +1,82 @@
+"""Fixtures for the factor, chain, login and profile tests.
+
+The app's short-lived store follows the test's fake clock here, so codes,
+waits and windows expire when the test moves time, not when it sleeps.
+Signing keys are made at the fake clock's time so ID tokens can be signed
+on either side of the PIN cutoff.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from idp.extensions import db
+from idp.oidc import keys as signing_keys
+from idp.store import DatabaseStore
+from tests.conftest import FakeClock, add_citizen, add_client, build_app, make_config
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    """Extra IDP_* settings; a test changes them before asking for ``app``."""
+    return {
+        "IDP_SMS_OUTBOX": str(tmp_path / "sms.jsonl"),
+        "IDP_LETTERS_OUTBOX": str(tmp_path / "letters"),
+    }
+
+
+@pytest.fixture
+def config(tmp_path, env):
+    return make_config(tmp_path, **env)
+
+
+@pytest.fixture
+def app(config, clock):
+    signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=datetime(2020, 1, 1, tzinfo=UTC))
+    app = build_app(config, clock)
+    with app.app_context():
+        store = DatabaseStore(db, clock=clock)
+        app.extensions["idp.store"] = store
+        app.extensions["idp.limits"].store = store
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def citizen(app):
+    return add_citizen(app)
+
+
+@pytest.fixture
+def rp(app):
+    return add_client()
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    return SmsOutbox(tmp_path / "sms.jsonl")
+
+
+class SmsOutbox:
+    """The ``file`` SMS gateway's JSON lines, as the tests read them."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def messages(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines()]
+
+    def last_code(self) -> str:
+        import re
+
+        text = self.messages()[-1]["text"]
+        return re.search(r"\b(\d{5})\b", text).group(1)
