@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from idp.clock import now
 from idp.config import Config, PinConfig
+from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa.codes import code_hash, code_matches, numeric_code
 from idp.mfa.factor import Challenge, CodeForm, Outcome
@@ -61,6 +62,8 @@ class PinFactor:
         """A new letter replaces the old one; returns the codes for the letter text, the only place they exist."""
         row = rows.enrol(citizen, self.name)
         row.pin_codes.clear()
+        # The old codes must be gone before the new ones reuse their numbers.
+        db.session.flush()
         codes = [(number, numeric_code(self.config.code_length)) for number in range(1, self.config.codes_per_letter + 1)]
         for number, code in codes:
             row.pin_codes.append(PinCode(number=number, code_hash=code_hash(code, purpose=PURPOSE)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -70,7 +71,7 @@ class SmsFactor:
         if "sent_at" in state:
             ready = datetime.fromisoformat(state["sent_at"]) + timedelta(seconds=self.config.resend_seconds)
             if ready > moment:
-                raise TryLater(int((ready - moment).total_seconds()) + 1)
+                raise TryLater(math.ceil((ready - moment).total_seconds()))
         code = numeric_code(self.config.code_length)
         challenge = secrets.token_urlsafe(16)
         expires = moment + timedelta(seconds=self.config.code_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -25,13 +26,17 @@ class SmsGateway(Protocol):
 
 
 class ConsoleGateway:
-    """Logs the whole message, code included: for a developer's terminal only."""
+    """Prints the whole message, code included, on stderr: for a developer's terminal only.
+
+    Not through logging: the message must show even where logging is
+    configured away, and must never reach a production log collector by default.
+    """
 
     def __init__(self, sender: str):
         self.sender = sender
 
     def send(self, *, to: str, text: str) -> None:
-        log.warning("SMS from %s to %s: %s", self.sender, to, text)
+        print(f"SMS from {self.sender} to {to}: {text}", file=sys.stderr, flush=True)
 
 
 class FileGateway:
