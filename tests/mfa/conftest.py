@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from flask import g
 
 from idp.extensions import db
 from idp.oidc import keys as signing_keys
@@ -41,6 +42,16 @@ def config(tmp_path, env):
 def app(config, clock):
     signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=datetime(2020, 1, 1, tzinfo=UTC))
     app = build_app(config, clock)
+
+    @app.teardown_request
+    def _forget_request_state(_exc):
+        # The test holds one app context open around all its requests, so Flask's ``g``
+        # (where sessions.py caches the login session and Flask-WTF the CSRF token) would
+        # carry over to the next request, even another client's. In production every
+        # request has an app context, and so a ``g``, of its own.
+        for name in list(g):
+            g.pop(name)
+
     with app.app_context():
         store = DatabaseStore(db, clock=clock)
         app.extensions["idp.store"] = store
