@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -102,7 +102,8 @@ def _select_locale() -> str:
     chosen = request.args.get("lang") or request.cookies.get("lang")
     if chosen in locales:
         return chosen
-    for wanted in (request.values.get("ui_locales") or "").split():
+    # ui_locales (OIDC Core §3.1.2.1) from the request, or from the login transaction it started.
+    for wanted in (request.values.get("ui_locales") or g.get("ui_locales") or "").split():
         if wanted.split("-")[0] in locales:
             return wanted.split("-")[0]
     return request.accept_languages.best_match(locales) or current_app.config["IDP"].i18n.default_locale

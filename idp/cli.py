@@ -40,10 +40,25 @@ def _make_app() -> Flask:
 
 
 class Failure(click.ClickException):
-    """One readable line on stderr and exit status 1."""
+    """A mistake the user can fix, reported as one line."""
 
-    def show(self, file=None) -> None:
-        click.echo(f"idp: {self.message}", err=True)
+
+class IdpGroup(FlaskGroup):
+    def main(self, *args, **kwargs):
+        """Report every usage error and failure as one line ``idp: ...`` and a non-zero exit."""
+        kwargs.pop("standalone_mode", None)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("idp: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            click.echo(f"idp: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except (ConfigError, signing_keys.KeysError) as exc:  # raised while the app is built
+            click.echo(f"idp: {exc}", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def _friendly(command: Callable) -> Callable:
@@ -65,7 +80,7 @@ def _emit(data: object, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False) if as_json else text)
 
 
-@click.group(cls=FlaskGroup, create_app=_make_app, add_default_commands=False, add_version_option=False)
+@click.group(cls=IdpGroup, create_app=_make_app, add_default_commands=False, add_version_option=False)
 def main() -> None:
     """idp: an OpenID Connect identity provider."""
 
@@ -109,10 +124,10 @@ def _keys_config():
 def keys_init() -> None:
     """Create one signing key per configured kind if none exists."""
     config = load_config()
-    created = signing_keys.init(
-        config.keys_dir, kinds=config.keys.kinds, now=now(), rsa_bits=config.keys.rsa_bits
+    created = signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=now(), rsa_bits=config.keys.rsa_bits)
+    click.echo(
+        f"created {len(created)} key(s) in {config.keys_dir}" if created else f"keys already exist in {config.keys_dir}"
     )
-    click.echo(f"created {len(created)} key(s) in {config.keys_dir}" if created else f"keys already exist in {config.keys_dir}")
 
 
 @keys_group.command("rotate")
@@ -194,12 +209,16 @@ def _read_password(password: str | None) -> str:
 @click.option("--postal-code")
 @click.option("--locality")
 @click.option("--country", default="NO", show_default=True)
-@click.option("--password", help="Omit to be asked (safer: not kept in shell history). Or set IDP_NEW_PASSWORD.",
-              envvar="IDP_NEW_PASSWORD")
+@click.option(
+    "--password",
+    help="Omit to be asked (safer: not kept in shell history). Or set IDP_NEW_PASSWORD.",
+    envvar="IDP_NEW_PASSWORD",
+)
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def users_add(pid, given_name, family_name, email, phone, street_address, postal_code, locality, country, password,
-              as_json) -> None:
+def users_add(
+    pid, given_name, family_name, email, phone, street_address, postal_code, locality, country, password, as_json
+) -> None:
     """Add a citizen."""
     from flask import current_app
 
@@ -208,8 +227,15 @@ def users_add(pid, given_name, family_name, email, phone, street_address, postal
     if db.session.scalar(sa.select(Citizen).filter_by(pid=pid)) is not None:
         raise Failure(f"a citizen with number {mask_pid(pid)} exists already")
     citizen = Citizen(
-        pid=pid, given_name=given_name, family_name=family_name, email=email, phone=phone,
-        street_address=street_address, postal_code=postal_code, locality=locality, country=country,
+        pid=pid,
+        given_name=given_name,
+        family_name=family_name,
+        email=email,
+        phone=phone,
+        street_address=street_address,
+        postal_code=postal_code,
+        locality=locality,
+        country=country,
         password_hash=hash_password(current_app.extensions["idp.hasher"], _read_password(password)),
     )
     db.session.add(citizen)
@@ -461,22 +487,49 @@ def _validate_uri(uri: str) -> str:
 @click.option("--name", required=True, help="Shown to citizens on the login page.")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
 @click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
-@click.option("--auth-method", type=click.Choice(TOKEN_ENDPOINT_AUTH_METHODS), default="client_secret_basic",
-              show_default=True, help="Token endpoint authentication; 'none' for public clients (PKCE required).")
-@click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(["authorization_code", "refresh_token"]),
-              default=("authorization_code",), show_default=True)
+@click.option(
+    "--auth-method",
+    type=click.Choice(TOKEN_ENDPOINT_AUTH_METHODS),
+    default="client_secret_basic",
+    show_default=True,
+    help="Token endpoint authentication; 'none' for public clients (PKCE required).",
+)
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token"]),
+    default=("authorization_code",),
+    show_default=True,
+)
 @click.option("--scope", default="openid profile", show_default=True, help="Scopes the client may ask for.")
 @click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default=None, help="Default from config (RS256).")
-@click.option("--subject-type", type=click.Choice(["pairwise", "public"]), default=None,
-              help="Default from config (pairwise).")
-@click.option("--jwks", "jwks_file", type=click.File("r"), help="JSON file with the client's public keys (private_key_jwt).")
+@click.option(
+    "--subject-type", type=click.Choice(["pairwise", "public"]), default=None, help="Default from config (pairwise)."
+)
+@click.option(
+    "--jwks", "jwks_file", type=click.File("r"), help="JSON file with the client's public keys (private_key_jwt)."
+)
 @click.option("--jwks-uri")
 @click.option("--client-id", help="Default: random.")
 @click.option("--client-secret", envvar="IDP_NEW_CLIENT_SECRET", help="Default: random (printed once).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def clients_add(name, redirect_uris, post_logout_redirect_uris, auth_method, grant_types, scope, id_token_alg,
-                subject_type, jwks_file, jwks_uri, client_id, client_secret, as_json) -> None:
+def clients_add(
+    name,
+    redirect_uris,
+    post_logout_redirect_uris,
+    auth_method,
+    grant_types,
+    scope,
+    id_token_alg,
+    subject_type,
+    jwks_file,
+    jwks_uri,
+    client_id,
+    client_secret,
+    as_json,
+) -> None:
     """Register a relying party. The secret is shown once; only its hash is kept."""
     from flask import current_app
 
@@ -565,13 +618,30 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
     host = host or config.server.host
     port = port or config.server.port
     if dev:
-        _make_app().run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        from werkzeug.serving import run_simple
+
+        # Not app.run(): Flask ignores it inside its own CLI.
+        from idp.app import create_app
+
+        run_simple(host, port, create_app(config), threaded=True)
         return
     workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
     os.execvp(  # noqa: S606 - replaces this process with gunicorn, arguments are ours
         sys.executable,
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-         "--graceful-timeout", "30", "--access-logfile", "-", "idp.wsgi:app"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--graceful-timeout",
+            "30",
+            "--access-logfile",
+            "-",
+            "idp.wsgi:app",
+        ],
     )
 
 

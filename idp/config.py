@@ -224,7 +224,9 @@ class Config:
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "base_dir"}
 
 
-def load_config(path: str | os.PathLike[str] | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, environ: typing.Mapping[str, str] | None = None
+) -> Config:
     """Read the TOML file and the environment into a Config."""
     environ = os.environ if environ is None else environ
     path = Path(path or environ.get("IDP_CONFIG") or "config.toml")

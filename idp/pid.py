@@ -93,9 +93,7 @@ def _individual_ranges(year: int) -> list[range]:
         return [range(500), range(900, 1000)]
     if 2000 <= year <= 2039:
         return [range(500, 1000)]
-    raise ValueError(
-        f"birth year {year} cannot be encoded in a pid (supported: 1854-2039)"
-    )
+    raise ValueError(f"birth year {year} cannot be encoded in a pid (supported: 1854-2039)")
 
 
 def _analyse(pid: object) -> _Parsed | str:
@@ -106,9 +104,7 @@ def _analyse(pid: object) -> _Parsed | str:
         return f"pid must be 11 digits, got {len(pid)} characters"
     if not _ELEVEN_DIGITS.fullmatch(pid):
         return "pid must contain digits only"
-    if _check_digit(pid[:9], _K1_WEIGHTS) != int(pid[9]) or _check_digit(
-        pid[:10], _K2_WEIGHTS
-    ) != int(pid[10]):
+    if _check_digit(pid[:9], _K1_WEIGHTS) != int(pid[9]) or _check_digit(pid[:10], _K2_WEIGHTS) != int(pid[10]):
         return "pid has invalid check digits"
 
     day, month, yy = int(pid[0:2]), int(pid[2:4]), int(pid[4:6])

@@ -85,7 +85,9 @@ def end_session(session: LoginSession, response: Response) -> None:
     session.ended_at = now()
     g.login_session = None
     config = current_app.config["IDP"]
-    response.delete_cookie(config.session.cookie_name, path="/", secure=config.server.secure_cookies, httponly=True, samesite="Lax")
+    response.delete_cookie(
+        config.session.cookie_name, path="/", secure=config.server.secure_cookies, httponly=True, samesite="Lax"
+    )
 
 
 def remember_client(session: LoginSession, client_id: str) -> None:

@@ -105,9 +105,7 @@ class RedisStore:
         self._prefix = prefix
 
     @classmethod
-    def from_url(
-        cls, url: str, *, prefix: str = "idp:", timeout: float = 1.0
-    ) -> RedisStore:
+    def from_url(cls, url: str, *, prefix: str = "idp:", timeout: float = 1.0) -> RedisStore:
         client = redis.Redis.from_url(
             url,
             # Short timeouts so an outage becomes an error page, not a hung worker.
@@ -131,11 +129,7 @@ class RedisStore:
     def add(self, namespace: str, key: str, value: dict, *, ttl: int) -> bool:
         _check_ttl(ttl)
         with _redis_unavailable():
-            return bool(
-                self._client.set(
-                    self._key(namespace, key), json.dumps(value), ex=ttl, nx=True
-                )
-            )
+            return bool(self._client.set(self._key(namespace, key), json.dumps(value), ex=ttl, nx=True))
 
     def get(self, namespace: str, key: str) -> dict | None:
         with _redis_unavailable():
@@ -202,9 +196,7 @@ class DatabaseStore:
     sets how many writes of this instance trigger one :meth:`purge_expired`.
     """
 
-    def __init__(
-        self, db: SQLAlchemy, *, clock: Clock = _utcnow, purge_every: int = 1000
-    ) -> None:
+    def __init__(self, db: SQLAlchemy, *, clock: Clock = _utcnow, purge_every: int = 1000) -> None:
         self._db = db
         self._clock = clock
         self._purge_every = purge_every
@@ -221,9 +213,7 @@ class DatabaseStore:
             return postgresql.insert(_state)
         if dialect == "sqlite":
             return sqlite.insert(_state)
-        raise NotImplementedError(
-            f"DatabaseStore supports PostgreSQL and SQLite, not {dialect}"
-        )
+        raise NotImplementedError(f"DatabaseStore supports PostgreSQL and SQLite, not {dialect}")
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -233,9 +223,7 @@ class DatabaseStore:
             session.commit()
         except OperationalError as exc:
             session.rollback()
-            raise StoreUnavailable(
-                f"state store (database) unavailable: {exc.orig}"
-            ) from exc
+            raise StoreUnavailable(f"state store (database) unavailable: {exc.orig}") from exc
         except BaseException:
             session.rollback()
             raise
@@ -249,9 +237,7 @@ class DatabaseStore:
                 # for the next round.
                 log.warning("purging expired short-lived state failed", exc_info=True)
 
-    def _live(
-        self, namespace: str, key: str, now: datetime
-    ) -> list[ColumnElement[bool]]:
+    def _live(self, namespace: str, key: str, now: datetime) -> list[ColumnElement[bool]]:
         return [
             _state.c.namespace == namespace,
             _state.c.key == key,
@@ -315,18 +301,12 @@ class DatabaseStore:
     def take(self, namespace: str, key: str) -> dict | None:
         # A single DELETE ... RETURNING: the row lock (PostgreSQL) or the database
         # write lock (SQLite) lets only one concurrent caller see the row.
-        stmt = (
-            delete(_state)
-            .where(*self._live(namespace, key, self._now()))
-            .returning(_state.c.value)
-        )
+        stmt = delete(_state).where(*self._live(namespace, key, self._now())).returning(_state.c.value)
         with self._transaction() as session:
             return session.execute(stmt).scalar_one_or_none()
 
     def delete(self, namespace: str, key: str) -> None:
-        stmt = delete(_state).where(
-            _state.c.namespace == namespace, _state.c.key == key
-        )
+        stmt = delete(_state).where(_state.c.namespace == namespace, _state.c.key == key)
         with self._transaction() as session:
             session.execute(stmt)
 
@@ -346,12 +326,8 @@ class DatabaseStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=[_state.c.namespace, _state.c.key],
             set_={
-                "counter": case(
-                    (expired, 1), else_=func.coalesce(_state.c.counter, 0) + 1
-                ),
-                "expires_at": case(
-                    (expired, stmt.excluded.expires_at), else_=_state.c.expires_at
-                ),
+                "counter": case((expired, 1), else_=func.coalesce(_state.c.counter, 0) + 1),
+                "expires_at": case((expired, stmt.excluded.expires_at), else_=_state.c.expires_at),
                 "value": case((expired, null()), else_=_state.c.value),
             },
         ).returning(_state.c.counter)

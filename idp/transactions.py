@@ -50,7 +50,11 @@ def _ttl() -> int:
 
 def begin(*, params: dict[str, str], client_id: str, client_name: str, requirement: Requirement) -> LoginTransaction:
     tx = LoginTransaction(
-        id=secrets.token_urlsafe(24), params=params, client_id=client_id, client_name=client_name, requirement=requirement
+        id=secrets.token_urlsafe(24),
+        params=params,
+        client_id=client_id,
+        client_name=client_name,
+        requirement=requirement,
     )
     save(tx)
     return tx

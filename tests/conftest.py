@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask_migrate import upgrade
@@ -23,14 +23,12 @@ class FakeClock:
     """A clock the test moves by hand."""
 
     def __init__(self, start: datetime | None = None):
-        self.current = start or datetime.now(timezone.utc)
+        self.current = start or datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.current
 
     def advance(self, **delta) -> None:
-        from datetime import timedelta
-
         self.current += timedelta(**delta)
 
 
@@ -50,7 +48,9 @@ def make_config(tmp_path, **env: str) -> Config:
 
 
 def build_app(config: Config, clock=None):
-    signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=datetime.now(timezone.utc))
+    # Keys made "a minute ago" by the app's own clock, so a test's fake clock finds them active.
+    moment = (clock or (lambda: datetime.now(UTC)))() - timedelta(minutes=1)
+    signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=moment)
     app = create_app(config, **({"clock": clock} if clock else {}))
     app.config["TESTING"] = True
     with app.app_context():

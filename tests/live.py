@@ -54,7 +54,11 @@ class LiveServer:
     def __init__(self, env: dict[str, str], *, port: int | None = None, gunicorn: bool = False):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "IDP_SERVER_ISSUER": env.get("IDP_SERVER_ISSUER", self.url), "IDP_SERVER_PORT": str(self.port)}
+        self.env = {
+            **env,
+            "IDP_SERVER_ISSUER": env.get("IDP_SERVER_ISSUER", self.url),
+            "IDP_SERVER_PORT": str(self.port),
+        }
         args = ["serve", "--workers", "2"] if gunicorn else ["serve", "--dev"]
         self.log = open(Path(env["IDP_SERVER_DATA_DIR"]).parent / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(

@@ -81,9 +81,7 @@ class PostgresSchema:
 def postgres_schema(url: str | None = None) -> Iterator[PostgresSchema]:
     url = url or postgres_url()
     schema = unique_name("test")
-    admin = sa.create_engine(
-        url, connect_args={"connect_timeout": 3}, poolclass=sa.pool.NullPool
-    )
+    admin = sa.create_engine(url, connect_args={"connect_timeout": 3}, poolclass=sa.pool.NullPool)
     try:
         with admin.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
@@ -99,9 +97,7 @@ def postgres_schema(url: str | None = None) -> Iterator[PostgresSchema]:
 
 
 def redis_client(url: str | None = None) -> redis.Redis:
-    client = redis.Redis.from_url(
-        url or redis_url(), socket_timeout=3, socket_connect_timeout=3
-    )
+    client = redis.Redis.from_url(url or redis_url(), socket_timeout=3, socket_connect_timeout=3)
     try:
         client.ping()
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:

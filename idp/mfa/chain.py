@@ -98,7 +98,9 @@ class Chain:
             step["challenge"] = factor.start(citizen, state, service=service).values
         return step["challenge"]
 
-    def verify(self, citizen: Citizen, factor: Factor, step: dict, response: Mapping[str, str], at: datetime) -> Outcome:
+    def verify(
+        self, citizen: Citizen, factor: Factor, step: dict, response: Mapping[str, str], at: datetime
+    ) -> Outcome:
         """Check the citizen's answer. A factor past its accept_until is refused even with a right answer."""
         if factor.name not in self.policy.rules or not self.policy.rules[factor.name].accepted(at):
             return Outcome(False, "phased_out")

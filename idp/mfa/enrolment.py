@@ -13,7 +13,9 @@ def enrolment(citizen: Citizen, name: str) -> EnrolledFactor | None:
 
 
 def enrolments(citizen: Citizen) -> list[EnrolledFactor]:
-    return list(db.session.scalars(sa.select(EnrolledFactor).filter_by(citizen_id=citizen.id).order_by(EnrolledFactor.id)))
+    return list(
+        db.session.scalars(sa.select(EnrolledFactor).filter_by(citizen_id=citizen.id).order_by(EnrolledFactor.id))
+    )
 
 
 def enrol(citizen: Citizen, name: str, **columns: object) -> EnrolledFactor:

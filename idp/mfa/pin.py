@@ -64,7 +64,9 @@ class PinFactor:
         row.pin_codes.clear()
         # The old codes must be gone before the new ones reuse their numbers.
         db.session.flush()
-        codes = [(number, numeric_code(self.config.code_length)) for number in range(1, self.config.codes_per_letter + 1)]
+        codes = [
+            (number, numeric_code(self.config.code_length)) for number in range(1, self.config.codes_per_letter + 1)
+        ]
         for number, code in codes:
             row.pin_codes.append(PinCode(number=number, code_hash=code_hash(code, purpose=PURPOSE)))
         return row, codes

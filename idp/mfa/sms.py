@@ -58,8 +58,11 @@ class SmsFactor:
         row = rows.enrolment(citizen, self.name)
         if row is None or not row.phone:
             raise LookupError("no mobile number enrolled")
-        self.send(row.phone, state, text=lambda code: _("%(code)s is your code for logging in to %(service)s.",
-                                                        code=code, service=service))
+        self.send(
+            row.phone,
+            state,
+            text=lambda code: _("%(code)s is your code for logging in to %(service)s.", code=code, service=service),
+        )
         return Challenge({"phone": mask_phone(row.phone)})
 
     def send(self, phone: str, state: dict, *, text: Callable[[str], str]) -> None:
@@ -75,8 +78,12 @@ class SmsFactor:
         code = numeric_code(self.config.code_length)
         challenge = secrets.token_urlsafe(16)
         expires = moment + timedelta(seconds=self.config.code_seconds)
-        _store().put(CODES, challenge, {"hash": code_hash(code, purpose=PURPOSE), "expires": expires.isoformat()},
-                     ttl=self.config.code_seconds)
+        _store().put(
+            CODES,
+            challenge,
+            {"hash": code_hash(code, purpose=PURPOSE), "expires": expires.isoformat()},
+            ttl=self.config.code_seconds,
+        )
         # A new code replaces the old one: only the latest works.
         if state.get("challenge"):
             _store().delete(CODES, state["challenge"])

@@ -12,7 +12,7 @@ from idp.extensions import db
 from idp.models.base import UTCDateTime, utcnow
 
 
-class CitizenStatus(str, enum.Enum):
+class CitizenStatus(enum.StrEnum):
     active = "active"
     locked = "locked"
     disabled = "disabled"

@@ -14,8 +14,10 @@ ID_TOKEN_ALGS = ("RS256", "PS256", "ES256")
 
 def provider_metadata(config: Config, *, acr_values: tuple[str, ...]) -> dict[str, object]:
     issuer = config.server.issuer.rstrip("/")
-    claims = sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash"}
-                    | {name for names in SCOPE_CLAIMS.values() for name in names})
+    claims = sorted(
+        {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash"}
+        | {name for names in SCOPE_CLAIMS.values() for name in names}
+    )
     return {
         "issuer": config.server.issuer,
         "authorization_endpoint": f"{issuer}/authorize",

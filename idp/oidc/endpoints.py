@@ -31,6 +31,12 @@ from idp.sessions import current_session, remember_client
 bp = Blueprint("oidc", __name__)
 
 
+class UnmetAuthenticationRequirements(OAuth2Error):
+    """OpenID Connect Core Unmet Authentication Requirements 1.0."""
+
+    error = "unmet_authentication_requirements"
+
+
 class AuthorizationRequest(OAuth2Request):
     """An authorization request from its parameters: live (GET query or POST form) or resumed."""
 
@@ -123,6 +129,14 @@ def resume():
     auth = Authentication.from_session(session)
     try:
         grant = _server().get_consent_grant(oauth_request, end_user=auth)
+        levels = current_app.extensions["idp.levels"]
+        if not levels.at_least(session.acr, tx.requirement.min_acr):
+            # The protocol layer never lowers the bar: the pages could not reach the level asked for.
+            raise UnmetAuthenticationRequirements(
+                "The login did not reach the requested level of assurance.",
+                state=oauth_request.payload.state,
+                redirect_uri=grant.redirect_uri,
+            )
     except OAuth2Error as error:
         return _error(oauth_request, error)
     return _issue(oauth_request, grant, auth)
@@ -139,12 +153,6 @@ def cancel():
     db.session.commit()
     grant = _server().get_authorization_grant(oauth_request)
     return _with_issuer(_server().create_authorization_response(oauth_request, grant_user=None, grant=grant))
-
-
-class UnmetAuthenticationRequirements(OAuth2Error):
-    """OIDC Core §3.1.2.6 via OpenID Connect's registered error: the login could not reach the requested level."""
-
-    error = "unmet_authentication_requirements"
 
 
 @bp.route("/authorize/unmet", methods=["POST"])

@@ -130,9 +130,7 @@ def kty_for(kind: str) -> Kty:
         return _KTY_BY_KIND[kind]
     except KeyError:
         supported = ", ".join(sorted(k for k in _KTY_BY_KIND if k not in ("RSA", "EC")))
-        raise KeysError(
-            f"unsupported key kind {kind!r} (supported: {supported})"
-        ) from None
+        raise KeysError(f"unsupported key kind {kind!r} (supported: {supported})") from None
 
 
 # --------------------------------------------------------------------------- metadata
@@ -242,9 +240,7 @@ def _ensure_dir(keys_dir: Path) -> None:
         if keys_dir.stat().st_mode & 0o077:
             keys_dir.chmod(0o700)
     except OSError as exc:
-        raise KeysError(
-            f"cannot create keys directory {keys_dir}: {exc.strerror or exc}"
-        ) from exc
+        raise KeysError(f"cannot create keys directory {keys_dir}: {exc.strerror or exc}") from exc
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -290,15 +286,11 @@ def _list_dir(keys_dir: Path) -> list[str]:
     try:
         return os.listdir(keys_dir)
     except FileNotFoundError:
-        raise KeysError(
-            f"keys directory {keys_dir} does not exist: run `idp keys init`"
-        ) from None
+        raise KeysError(f"keys directory {keys_dir} does not exist: run `idp keys init`") from None
     except NotADirectoryError:
         raise KeysError(f"keys directory {keys_dir} is not a directory") from None
     except OSError as exc:
-        raise KeysError(
-            f"cannot read keys directory {keys_dir}: {exc.strerror or exc}"
-        ) from None
+        raise KeysError(f"cannot read keys directory {keys_dir}: {exc.strerror or exc}") from None
 
 
 def _meta_names(names: Iterable[str]) -> list[str]:
@@ -334,9 +326,7 @@ def _generate(kty: Kty, rsa_bits: int) -> tuple[bytes, SigningKey]:
     private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if kty == "RSA":
         if rsa_bits < _MIN_RSA_BITS:
-            raise KeysError(
-                f"rsa_bits must be at least {_MIN_RSA_BITS}, got {rsa_bits}"
-            )
+            raise KeysError(f"rsa_bits must be at least {_MIN_RSA_BITS}, got {rsa_bits}")
         private = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
     else:
         private = ec.generate_private_key(ec.SECP256R1())
@@ -348,9 +338,7 @@ def _generate(kty: Kty, rsa_bits: int) -> tuple[bytes, SigningKey]:
     return pem, _import_pem(pem, kty)
 
 
-def _import_pem(
-    pem: bytes, kty: Kty, params: dict[str, Any] | None = None
-) -> SigningKey:
+def _import_pem(pem: bytes, kty: Kty, params: dict[str, Any] | None = None) -> SigningKey:
     key: SigningKey = (
         RSAKey.import_key(pem, parameters=params)  # type: ignore[arg-type]
         if kty == "RSA"
@@ -363,9 +351,7 @@ def _import_pem(
     return key
 
 
-def _create_key(
-    keys_dir: Path, kty: Kty, *, now: datetime, active_from: datetime, rsa_bits: int
-) -> KeyInfo:
+def _create_key(keys_dir: Path, kty: Kty, *, now: datetime, active_from: datetime, rsa_bits: int) -> KeyInfo:
     pem, key = _generate(kty, rsa_bits)
     kid = key.thumbprint()  # RFC 7638, base64url SHA-256: stable and filename-safe
     if _meta_path(keys_dir, kid).exists() or _pem_path(keys_dir, kid).exists():
@@ -374,9 +360,7 @@ def _create_key(
     info = KeyInfo(kid=kid, kty=kty, created_at=now, active_from=active_from)
     _write_atomic(_pem_path(keys_dir, kid), pem)
     _write_info(keys_dir, info)  # last: the JSON is the commit marker
-    log.info(
-        "created %s key %s in %s, active from %s", kty, kid, keys_dir, _fmt(active_from)
-    )
+    log.info("created %s key %s in %s, active from %s", kty, kid, keys_dir, _fmt(active_from))
     return info
 
 
@@ -403,15 +387,11 @@ def init(
     with _locked(keys_dir):
         infos = _read_infos(keys_dir)
         for kty in families:
-            if any(
-                i.kty == kty and i.state(now) in ("pending", "active") for i in infos
-            ):
+            if any(i.kty == kty and i.state(now) in ("pending", "active") for i in infos):
                 continue
             # No relying party can hold a token of this family yet, so there
             # is nothing to wait for: active at once.
-            created.append(
-                _create_key(keys_dir, kty, now=now, active_from=now, rsa_bits=rsa_bits)
-            )
+            created.append(_create_key(keys_dir, kty, now=now, active_from=now, rsa_bits=rsa_bits))
     return created
 
 
@@ -442,9 +422,7 @@ def rotate(
         infos = [i for i in _read_infos(keys_dir) if i.kty == kty]
         has_current = any(i.state(now) in ("pending", "active") for i in infos)
         active_from = now + activate_after if has_current else now
-        new = _create_key(
-            keys_dir, kty, now=now, active_from=active_from, rsa_bits=rsa_bits
-        )
+        new = _create_key(keys_dir, kty, now=now, active_from=active_from, rsa_bits=rsa_bits)
         for info in infos:
             # Also pulls forward a retirement scheduled by an earlier rotation
             # (and retires a still-pending key) so that one key stays active.
@@ -461,9 +439,7 @@ def rotate(
     return new
 
 
-def list_keys(
-    keys_dir: Path | str = DEFAULT_KEYS_DIR, *, now: datetime
-) -> list[dict[str, Any]]:
+def list_keys(keys_dir: Path | str = DEFAULT_KEYS_DIR, *, now: datetime) -> list[dict[str, Any]]:
     """Every key's metadata and state, newest first (no private key is read)."""
     infos = _read_infos(Path(keys_dir))
     return [i.describe(now) for i in sorted(infos, key=_newest_first)]
@@ -482,9 +458,7 @@ def fingerprint(keys_dir: Path | str = DEFAULT_KEYS_DIR) -> str:
     try:
         st = keys_dir.stat()
     except OSError as exc:
-        raise KeysError(
-            f"cannot read keys directory {keys_dir}: {exc.strerror or exc}"
-        ) from None
+        raise KeysError(f"cannot read keys directory {keys_dir}: {exc.strerror or exc}") from None
     h.update(f"{st.st_mtime_ns}:{st.st_ino}".encode())
     for name in names:
         # A file vanishing mid-listing raced with a rotation: the next call sees it.
@@ -528,23 +502,17 @@ class KeyRing:
             path = _pem_path(keys_dir, info.kid)
             try:
                 if path.stat().st_mode & 0o077:
-                    log.warning(
-                        "private key %s is readable by group/others; chmod 600 it", path
-                    )
+                    log.warning("private key %s is readable by group/others; chmod 600 it", path)
                 # No "alg" on the key object: joserfc would then refuse PS256
                 # with an RSA key marked RS256; the algorithm is the caller's choice.
-                key = _import_pem(
-                    path.read_bytes(), info.kty, {"kid": info.kid, "use": "sig"}
-                )
+                key = _import_pem(path.read_bytes(), info.kty, {"kid": info.kid, "use": "sig"})
             except (OSError, ValueError) as exc:
                 log.warning("skipping key %s: %s", info.kid, exc)
                 continue
             if key.thumbprint() != info.kid:
                 log.warning("skipping key %s: %s holds a different key", info.kid, path)
                 continue
-            loaded.append(
-                _LoadedKey(info=info, private=key, public_jwk=_public_jwk(key, info))
-            )
+            loaded.append(_LoadedKey(info=info, private=key, public_jwk=_public_jwk(key, info)))
         if not loaded:
             raise KeysError(f"no signing keys in {keys_dir}: run `idp keys init`")
         loaded.sort(key=lambda k: _newest_first(k.info))
@@ -570,16 +538,12 @@ class KeyRing:
         The returned key carries ``kid``; put it into the JWS header.
         """
         if alg not in ("RS256", "PS256", "ES256"):
-            raise KeysError(
-                f"unsupported signing algorithm {alg!r} (supported: ES256, PS256, RS256)"
-            )
+            raise KeysError(f"unsupported signing algorithm {alg!r} (supported: ES256, PS256, RS256)")
         kty = _KTY_BY_KIND[alg]
         for k in self.keys:  # sorted newest first
             if k.info.kty == kty and k.info.state(now) == "active":
                 return k.private
-        raise KeysError(
-            f"no active {alg} signing key in {self.keys_dir}: run `idp keys init`"
-        )
+        raise KeysError(f"no active {alg} signing key in {self.keys_dir}: run `idp keys init`")
 
     def public_jwks(self, *, now: datetime) -> dict[str, list[dict[str, Any]]]:
         """The JWKS to publish: pending, active and retired keys, public members only."""

@@ -42,7 +42,9 @@ class Authentication:
 
     @classmethod
     def from_session(cls, session: LoginSession) -> Authentication:
-        return cls(session.citizen, session.auth_time, session.acr, list(session.amr), session.sid, secrets.token_urlsafe(16))
+        return cls(
+            session.citizen, session.auth_time, session.acr, list(session.amr), session.sid, secrets.token_urlsafe(16)
+        )
 
 
 class Server(AuthorizationServer):
@@ -156,14 +158,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         found = db.session.scalar(sa.select(Token).filter_by(refresh_token_hash=digest(refresh_token)))
-        if found is None or found.revoked_at is not None:
-            return None
-        if found.client_id != self.request.client.client_id:
+        if found is None or found.client_id != self.request.client.client_id:
             return None
         if found.refreshed_at is not None:
             # A rotated refresh token came back: someone holds a copy. Revoke the family.
             revoke_grant(found.grant_id)
             db.session.commit()
+            return None
+        if found.revoked_at is not None:
             return None
         if found.refresh_expires_at is not None and found.refresh_expires_at <= now():
             return None

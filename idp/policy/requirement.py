@@ -54,9 +54,7 @@ def requirement_for(
     ]
     min_acr = max(minimums, key=levels.rank) if minimums else levels.order[0]
     age = int(max_age) if max_age and max_age.isdigit() else None
-    return Requirement(
-        min_acr=min_acr, max_age=age, force_login="login" in (prompt or "").split()
-    )
+    return Requirement(min_acr=min_acr, max_age=age, force_login="login" in (prompt or "").split())
 
 
 def can_step_up(*, requirement: Requirement, session: SessionFacts, now: datetime) -> bool:
@@ -66,9 +64,7 @@ def can_step_up(*, requirement: Requirement, session: SessionFacts, now: datetim
     return requirement.max_age is None or now - session.auth_time <= timedelta(seconds=requirement.max_age)
 
 
-def session_meets(
-    *, levels: Levels, requirement: Requirement, session: SessionFacts, now: datetime
-) -> bool:
+def session_meets(*, levels: Levels, requirement: Requirement, session: SessionFacts, now: datetime) -> bool:
     if requirement.force_login:
         return False
     if requirement.max_age is not None and now - session.auth_time > timedelta(seconds=requirement.max_age):

@@ -7,7 +7,7 @@ audited and counted against the account's and the IP's limits.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from idp import audit, transactions
@@ -48,11 +48,12 @@ def render(template: str, tx: LoginTransaction, status: int = 200, **values):
 
 @bp.route("", methods=["GET", "POST"])
 def start():
-    form = LoginForm()
-    tx_id = request.args.get("tx") or form.tx.data or ""
-    tx = transactions.load(tx_id)
+    tx = transactions.load(request.args.get("tx") or request.form.get("tx") or "")
     if tx is None:
         return login_expired_page()
+    # Before the form exists: Flask-WTF fixes the request's locale when it is built.
+    g.ui_locales = tx.params.get("ui_locales")
+    form = LoginForm()
     form.tx.data = tx.id
     if request.method == "GET":
         session = current_session()
@@ -140,6 +141,8 @@ def _count_failure(citizen: Citizen, client_id: str):
 
 def _load_step() -> tuple[LoginTransaction | None, Citizen | None]:
     tx = transactions.load(request.values.get("tx", ""))
+    if tx is not None:
+        g.ui_locales = tx.params.get("ui_locales")
     citizen_id = tx.step.get("citizen_id") if tx else None
     citizen = db.session.get(Citizen, citizen_id) if citizen_id else None
     if citizen is None or citizen.status != CitizenStatus.active:
@@ -174,8 +177,13 @@ def step():
         if wait := _limits().wait_seconds(citizen.id, now()):
             return _wait_page(wait)(tx)
         outcome = _chain().verify(citizen, factor, tx.step, request.form, now())
-        audit.record("login.factor", outcome="success" if outcome.ok else outcome.reason, citizen=citizen,
-                     client_id=tx.client_id, factor=factor.name)
+        audit.record(
+            "login.factor",
+            outcome="success" if outcome.ok else outcome.reason,
+            citizen=citizen,
+            client_id=tx.client_id,
+            factor=factor.name,
+        )
         if outcome.ok:
             return _finish(tx, citizen, following, used=[factor.name])
         if outcome.reason == "phased_out":
@@ -206,8 +214,10 @@ def step():
     try:
         values = _chain().challenge(citizen, factor, tx.step, service=tx.client_name)
     except TryLater as wait:
-        values, error = tx.step.get("challenge") or {}, _("Wait %(seconds)s seconds before asking for a new code.",
-                                                            seconds=wait.seconds)
+        values, error = (
+            tx.step.get("challenge") or {},
+            _("Wait %(seconds)s seconds before asking for a new code.", seconds=wait.seconds),
+        )
     except GatewayError:
         return render("login/send_failed.html", tx, 503)
     tx.step["last_challenge"] = values
@@ -218,8 +228,18 @@ def step():
 
 def _factor_page(tx: LoginTransaction, factor, following: Next, form, values: dict, error: str | None, status: int):
     notice = current_app.extensions["idp.policy"].phase_out_notice(factor.name, now())
-    return render(factor.template, tx, status, factor=factor, form=form, values=values, error=error, notice=notice,
-                  others=[f for f in following.options if f.name != factor.name], choose=ChooseForm(tx=tx.id))
+    return render(
+        factor.template,
+        tx,
+        status,
+        factor=factor,
+        form=form,
+        values=values,
+        error=error,
+        notice=notice,
+        others=[f for f in following.options if f.name != factor.name],
+        choose=ChooseForm(tx=tx.id),
+    )
 
 
 @bp.route("/choose", methods=["POST"])
@@ -255,7 +275,9 @@ def resend():
         return render("login/too_many.html", tx, 429, seconds=wait.seconds)
     except GatewayError:
         return render("login/send_failed.html", tx, 503)
-    audit.record("login.code_sent", outcome="success", citizen=citizen, client_id=tx.client_id, factor=following.factor.name)
+    audit.record(
+        "login.code_sent", outcome="success", citizen=citizen, client_id=tx.client_id, factor=following.factor.name
+    )
     transactions.save(tx)
     db.session.commit()
     return redirect(url_for("login.step", tx=tx.id))
@@ -279,8 +301,14 @@ def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: li
 
 
 def _unmet(tx: LoginTransaction, citizen: Citizen, following: Next):
-    audit.record("login.unmet", outcome="unmet", citizen=citizen, client_id=tx.client_id,
-                 required=tx.requirement.min_acr, phased_out=[f.name for f in following.phased_out])
+    audit.record(
+        "login.unmet",
+        outcome="unmet",
+        citizen=citizen,
+        client_id=tx.client_id,
+        required=tx.requirement.min_acr,
+        phased_out=[f.name for f in following.phased_out],
+    )
     db.session.commit()
     return render("login/unmet.html", tx, 403, phased_out=following.phased_out, required=tx.requirement.min_acr)
 

@@ -19,5 +19,11 @@ def language(lang: str):
         back = url_for("pages.index")
     response = redirect(back)
     if lang in current_app.config["IDP"].i18n.locales:
-        response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", secure=current_app.config["IDP"].server.secure_cookies)
+        response.set_cookie(
+            "lang",
+            lang,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            secure=current_app.config["IDP"].server.secure_cookies,
+        )
     return response

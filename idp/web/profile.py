@@ -79,7 +79,9 @@ def signed_in(view):
 @bp.route("/login")
 def login():
     tx = transactions.begin(
-        params={}, client_id="", client_name=_("your profile"),
+        params={},
+        client_id="",
+        client_name=_("your profile"),
         requirement=Requirement(min_acr=current_app.extensions["idp.levels"].order[0]),
     )
     tx.step = {"return_to": url_for("profile.index")}
@@ -145,19 +147,26 @@ def phone():
 
 def _send_phone_code(sms, number: str, *, key: str, confirm_url: str):
     if not current_app.extensions["idp.limits"].ip_allows("code", request.remote_addr):
-        return error_page(_("Too many attempts"), _("There have been too many attempts from your network. Try again later."),
-                          status=429)
+        return error_page(
+            _("Too many attempts"),
+            _("There have been too many attempts from your network. Try again later."),
+            status=429,
+        )
     state = _store().get(PENDING, f"sms:{key}") or {}
     if state.get("phone") != number:
         state = {"phone": number}
     try:
         sms.send(number, state, text=lambda code: _("%(code)s is your code to confirm your mobile number.", code=code))
     except TryLater as wait:
-        return error_page(_("Wait a moment"), _("Wait %(seconds)s seconds before asking for a new code.",
-                                                 seconds=wait.seconds), status=429)
+        return error_page(
+            _("Wait a moment"),
+            _("Wait %(seconds)s seconds before asking for a new code.", seconds=wait.seconds),
+            status=429,
+        )
     except GatewayError:
-        return error_page(_("We could not send the code"), _("Sending the code failed. Try again in a little while."),
-                          status=503)
+        return error_page(
+            _("We could not send the code"), _("Sending the code failed. Try again in a little while."), status=503
+        )
     _store().put(PENDING, f"sms:{key}", state, ttl=current_app.config["IDP"].sms.code_seconds)
     return render_template("profile/confirm_phone.html", form=ProfileCodeForm(), phone=number, action=confirm_url)
 
@@ -224,7 +233,10 @@ def totp():
         _store().put(PENDING, key, pending, ttl=600)
     uri = factor.provisioning_uri(g.citizen, pending["secret"])
     return render_template(
-        "profile/totp.html", form=form, error=error, secret=pending["secret"],
+        "profile/totp.html",
+        form=form,
+        error=error,
+        secret=pending["secret"],
         qr=segno.make(uri, error="m").svg_data_uri(scale=4),
     ), 400 if error else 200
 
@@ -233,8 +245,11 @@ def totp():
 def _reaches(names: list[str], level: str) -> list[str]:
     policy = current_app.extensions["idp.policy"]
     at = now()
-    return [n for n in names if n in policy.rules and policy.rules[n].accepted(at)
-            and policy.levels.at_least(policy.rules[n].level, level)]
+    return [
+        n
+        for n in names
+        if n in policy.rules and policy.rules[n].accepted(at) and policy.levels.at_least(policy.rules[n].level, level)
+    ]
 
 
 @bp.route("/remove", methods=["POST"])
@@ -245,11 +260,14 @@ def remove():
     factor = _chain().factors.get(form.factor.data or "")
     if not form.validate_on_submit() or factor is None or not factor.enrolled(g.citizen):
         return _page(error=_("That could not be removed."), status=400)
-    substantial = current_app.extensions["idp.levels"].order[min(1, len(current_app.extensions["idp.levels"].order) - 1)]
+    substantial = current_app.extensions["idp.levels"].order[
+        min(1, len(current_app.extensions["idp.levels"].order) - 1)
+    ]
     strong = _reaches(_chain().enrolled(g.citizen), substantial)
     if strong == [factor.name] and form.confirm.data != "yes":
-        return render_template("profile/confirm_remove.html", factor=factor, form=FactorForm(factor=factor.name,
-                                                                                                confirm="yes"))
+        return render_template(
+            "profile/confirm_remove.html", factor=factor, form=FactorForm(factor=factor.name, confirm="yes")
+        )
     factor.remove(g.citizen)
     audit.record("profile.factor_removed", outcome="success", citizen=g.citizen, factor=factor.name)
     db.session.commit()
@@ -284,8 +302,11 @@ def change_password():
     if form.new.data != form.repeat.data:
         return _page(password_form=form, error=_("The new passwords are not the same."), status=400)
     if len(form.new.data) < config.passwords.min_length:
-        return _page(password_form=form, error=_("The new password must have at least %(n)s characters.",
-                                                 n=config.passwords.min_length), status=400)
+        return _page(
+            password_form=form,
+            error=_("The new password must have at least %(n)s characters.", n=config.passwords.min_length),
+            status=400,
+        )
     g.citizen.password_hash = password.hash_password(hasher, form.new.data)
     audit.record("profile.password", outcome="success", citizen=g.citizen)
     db.session.commit()
@@ -305,7 +326,9 @@ def _citizen_by_password(raw_pid: str, given: str, event: str) -> Citizen | None
     if citizen is not None and (citizen.status != CitizenStatus.active or limits.wait_seconds(citizen.id, now())):
         audit.record(event, outcome="refused", citizen=citizen)
         return None
-    ok = password.verify_password(current_app.extensions["idp.hasher"], citizen.password_hash if citizen else None, given)
+    ok = password.verify_password(
+        current_app.extensions["idp.hasher"], citizen.password_hash if citizen else None, given
+    )
     if citizen is None or not ok:
         audit.record(event, outcome="failure", citizen=citizen, pid=pid)
         if citizen is not None:
@@ -337,25 +360,41 @@ def _order_letter(citizen: Citizen) -> tuple[str | None, str | None]:
     moment = now()
     live = db.session.scalar(
         sa.select(ActivationLetter).where(
-            ActivationLetter.citizen_id == citizen.id, ActivationLetter.expires_at > moment,
+            ActivationLetter.citizen_id == citizen.id,
+            ActivationLetter.expires_at > moment,
             ActivationLetter.used_at.is_(None),
         )
     )
     if live is not None:
         audit.record("activation.order", outcome="already_ordered", citizen=citizen)
-        return _("An activation letter was already sent to you. It is valid until %(date)s.",
-                 date=live.expires_at.date().isoformat()), None
+        return _(
+            "An activation letter was already sent to you. It is valid until %(date)s.",
+            date=live.expires_at.date().isoformat(),
+        ), None
     code = "-".join(numeric_code(4) for _ in range(3))
     try:
-        current_app.extensions["idp.letters"].send(citizen=citizen, kind="activation", body=_(
-            "Your activation code is %(code)s. It is valid until %(date)s. Use it with your password at %(url)s "
-            "to set up a code by SMS.", code=code, date=(moment + timedelta(days=days)).date().isoformat(),
-            url=url_for("profile.activate", _external=True)))
+        current_app.extensions["idp.letters"].send(
+            citizen=citizen,
+            kind="activation",
+            body=_(
+                "Your activation code is %(code)s. It is valid until %(date)s. Use it with your password at %(url)s "
+                "to set up a code by SMS.",
+                code=code,
+                date=(moment + timedelta(days=days)).date().isoformat(),
+                url=url_for("profile.activate", _external=True),
+            ),
+        )
     except NoAddress:
         audit.record("activation.order", outcome="no_address", citizen=citizen)
         return _("We have no postal address for you. Contact user support."), None
-    db.session.add(ActivationLetter(citizen_id=citizen.id, code_hash=code_hash(code, purpose=PURPOSE), issued_at=moment,
-                                    expires_at=moment + timedelta(days=days)))
+    db.session.add(
+        ActivationLetter(
+            citizen_id=citizen.id,
+            code_hash=code_hash(code, purpose=PURPOSE),
+            issued_at=moment,
+            expires_at=moment + timedelta(days=days),
+        )
+    )
     audit.record("activation.order", outcome="success", citizen=citizen)
     return None, _("The activation letter is on its way to your registered address.")
 
@@ -369,11 +408,20 @@ def activate():
         citizen = _citizen_by_password(form.pid.data, form.password.data, "activation.use")
         letter = None
         if citizen is not None:
-            letter = next((candidate for candidate in db.session.scalars(
-                sa.select(ActivationLetter).where(
-                    ActivationLetter.citizen_id == citizen.id, ActivationLetter.expires_at > now(),
-                    ActivationLetter.used_at.is_(None)))
-                if code_matches(candidate.code_hash, form.code.data, purpose=PURPOSE)), None)
+            letter = next(
+                (
+                    candidate
+                    for candidate in db.session.scalars(
+                        sa.select(ActivationLetter).where(
+                            ActivationLetter.citizen_id == citizen.id,
+                            ActivationLetter.expires_at > now(),
+                            ActivationLetter.used_at.is_(None),
+                        )
+                    )
+                    if code_matches(candidate.code_hash, form.code.data, purpose=PURPOSE)
+                ),
+                None,
+            )
             if letter is None:
                 audit.record("activation.use", outcome="failure", citizen=citizen)
                 _wait, lock = current_app.extensions["idp.limits"].failure(citizen.id, now())
@@ -410,10 +458,15 @@ def activate_phone():
     except ValueError:
         number = ""
     if not number:
-        return render_template("profile/activate_phone.html", form=form, grant=grant,
-                               error=_("That is not a mobile number we can send to.")), 400
-    return _send_phone_code(sms, number, key=f"grant:{grant}",
-                            confirm_url=url_for("profile.activate_confirm", grant=grant))
+        return render_template(
+            "profile/activate_phone.html",
+            form=form,
+            grant=grant,
+            error=_("That is not a mobile number we can send to."),
+        ), 400
+    return _send_phone_code(
+        sms, number, key=f"grant:{grant}", confirm_url=url_for("profile.activate_confirm", grant=grant)
+    )
 
 
 @bp.route("/activate/confirm", methods=["POST"])

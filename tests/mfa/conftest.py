@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 
 import pytest
 from flask import g
+from flask.testing import FlaskClient
 
 from idp.extensions import db
 from idp.oidc import keys as signing_keys
 from idp.store import DatabaseStore
 from tests.conftest import FakeClock, add_citizen, add_client, build_app, make_config
+
 
 @pytest.fixture
 def clock() -> FakeClock:
@@ -42,6 +44,7 @@ def config(tmp_path, env):
 def app(config, clock):
     signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=datetime(2020, 1, 1, tzinfo=UTC))
     app = build_app(config, clock)
+    app.test_client_class = EnglishClient
 
     @app.teardown_request
     def _forget_request_state(_exc):
@@ -58,6 +61,14 @@ def app(config, clock):
         app.extensions["idp.limits"].store = store
         yield app
         db.session.remove()
+
+
+class EnglishClient(FlaskClient):
+    """The tests read the English source texts; bokmål is the default for citizens."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.set_cookie("lang", "en")
 
 
 @pytest.fixture

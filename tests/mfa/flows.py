@@ -51,7 +51,8 @@ def password_step(client, citizen, *, password: str = PASSWORD, **params: str):
 def submit_password(client, location: str, *, pid: str, password: str = PASSWORD):
     html = client.get(location).get_data(as_text=True)
     return client.post(
-        "/login", data={"csrf_token": hidden(html, "csrf_token"), "tx": hidden(html, "tx"), "pid": pid, "password": password}
+        "/login",
+        data={"csrf_token": hidden(html, "csrf_token"), "tx": hidden(html, "tx"), "pid": pid, "password": password},
     )
 
 

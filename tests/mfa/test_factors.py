@@ -19,7 +19,7 @@ from tests.conftest import replace
 @pytest.fixture(autouse=True)
 def request_context(app):
     """Messages are worded in the citizen's language, which comes from the request."""
-    with app.test_request_context():
+    with app.test_request_context(headers={"Cookie": "lang=en"}):
         yield
 
 

@@ -32,7 +32,7 @@ def _totp(app, citizen):
 
 
 def _code(clock, offset_steps: int = 0) -> str:
-    return pyotp.TOTP(SECRET).at(clock() , counter_offset=offset_steps)
+    return pyotp.TOTP(SECRET).at(clock(), counter_offset=offset_steps)
 
 
 def _pin_letter(app, citizen) -> dict[int, str]:
@@ -103,7 +103,9 @@ def test_pin_does_not_reach_substantial(app, citizen, rp, clock):
     html = page.get_data(as_text=True)
     assert "requires a more secure way of logging in" in html
     # The citizen goes back: the client hears unmet_authentication_requirements with its state.
-    back = client.post("/authorize/unmet", data={"csrf_token": hidden(html, "csrf_token"), "tx": tx_of(response.location)})
+    back = client.post(
+        "/authorize/unmet", data={"csrf_token": hidden(html, "csrf_token"), "tx": tx_of(response.location)}
+    )
     assert back.status_code == 302 and back.location.startswith(REDIRECT_URI)
     params = query(back.location)
     assert params["error"] == "unmet_authentication_requirements"

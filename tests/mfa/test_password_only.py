@@ -23,5 +23,7 @@ def test_password_alone_reaches_low(app, citizen, rp):
 
 def test_password_alone_does_not_reach_substantial(app, citizen, rp):
     client = app.test_client()
-    response = submit_password(client, authorize(client, acr_values="idporten-loa-substantial").location, pid=citizen.pid)
+    response = submit_password(
+        client, authorize(client, acr_values="idporten-loa-substantial").location, pid=citizen.pid
+    )
     assert client.get(response.location).status_code == 403

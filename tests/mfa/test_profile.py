@@ -46,8 +46,9 @@ def test_change_phone_confirmed_by_code(app, citizen, rp, outbox):
     wrong = client.post("/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": "x"})
     assert wrong.status_code == 400
     assert enrolment(citizen, "sms").phone == "+4791234567"
-    done = client.post("/profile/phone/confirm",
-                       data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()})
+    done = client.post(
+        "/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()}
+    )
     assert "Codes by SMS are turned on" in done.get_data(as_text=True)
     db.session.expire_all()
     assert enrolment(citizen, "sms").phone == "+4798765432"
@@ -80,8 +81,9 @@ def test_removing_the_last_substantial_factor_needs_confirmation(app, citizen, r
     ask = client.post("/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms"})
     assert "Remove it anyway" in ask.get_data(as_text=True)
     assert enrolment(citizen, "sms") is not None
-    done = client.post("/profile/remove",
-                       data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms", "confirm": "yes"})
+    done = client.post(
+        "/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms", "confirm": "yes"}
+    )
     assert done.status_code == 200
     db.session.expire_all()
     assert enrolment(citizen, "sms") is None
@@ -115,14 +117,19 @@ def test_change_password(app, citizen, rp, outbox):
     client = app.test_client()
     html = _profile(client, citizen, outbox)
     token = hidden(html, "csrf_token")
-    wrong = client.post("/profile/password", data={"csrf_token": token, "current": "nope", "new": "nytt-passord-9",
-                                                   "repeat": "nytt-passord-9"})
+    wrong = client.post(
+        "/profile/password",
+        data={"csrf_token": token, "current": "nope", "new": "nytt-passord-9", "repeat": "nytt-passord-9"},
+    )
     assert "current password is wrong" in wrong.get_data(as_text=True)
-    short = client.post("/profile/password", data={"csrf_token": token, "current": PASSWORD, "new": "kort",
-                                                   "repeat": "kort"})
+    short = client.post(
+        "/profile/password", data={"csrf_token": token, "current": PASSWORD, "new": "kort", "repeat": "kort"}
+    )
     assert "at least 8" in short.get_data(as_text=True)
-    done = client.post("/profile/password", data={"csrf_token": token, "current": PASSWORD, "new": "nytt-passord-9",
-                                                  "repeat": "nytt-passord-9"})
+    done = client.post(
+        "/profile/password",
+        data={"csrf_token": token, "current": PASSWORD, "new": "nytt-passord-9", "repeat": "nytt-passord-9"},
+    )
     assert "Your password is changed" in done.get_data(as_text=True)
     assert password_step(app.test_client(), citizen, password="nytt-passord-9").status_code == 302
 
@@ -134,23 +141,28 @@ def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outb
     clock.current = AFTER_CUTOFF
     client = app.test_client()
     page = client.get("/profile/activation").get_data(as_text=True)
-    ordered = client.post("/profile/activation", data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid,
-                                                       "password": PASSWORD})
+    ordered = client.post(
+        "/profile/activation", data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD}
+    )
     assert "on its way" in ordered.get_data(as_text=True)
     [letter] = (tmp_path / "letters").glob("*-activation-*.txt")
     text = letter.read_text()
     assert "Storgata 1" in text
     code = re.search(r"\d{4}-\d{4}-\d{4}", text).group(0)
-    again = client.post("/profile/activation", data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid,
-                                                     "password": PASSWORD})
+    again = client.post(
+        "/profile/activation", data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD}
+    )
     assert again.status_code == 400 and "already sent" in again.get_data(as_text=True)
     page = client.get("/profile/activate").get_data(as_text=True)
     token = hidden(page, "csrf_token")
-    bad = client.post("/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD,
-                                                 "code": "0000-0000-0000"})
+    bad = client.post(
+        "/profile/activate",
+        data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": "0000-0000-0000"},
+    )
     assert bad.status_code == 400
-    good = client.post("/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD,
-                                                  "code": code})
+    good = client.post(
+        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
+    )
     html = good.get_data(as_text=True)
     action = re.search(r'action="([^"]*activate/phone[^"]*)"', html).group(1).replace("&amp;", "&")
     confirm = client.post(action, data={"csrf_token": token, "phone": "+4791112222"})
@@ -159,8 +171,9 @@ def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outb
     done = client.post(action, data={"csrf_token": token, "code": outbox.last_code()})
     assert "Codes by SMS are turned on" in done.get_data(as_text=True)
     # The letter's code is spent; the citizen now logs in with password + SMS.
-    reuse = client.post("/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD,
-                                                   "code": code})
+    reuse = client.post(
+        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
+    )
     assert reuse.status_code == 400
     db.session.expire_all()
     assert enrolment(citizen, "sms").phone == "+4791112222"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -77,8 +78,9 @@ def test_bad_config_is_refused():
 
 
 def test_config_from_environment(tmp_path):
-    config = load_config(tmp_path / "absent.toml", environ={"IDP_PIN_ACCEPT_UNTIL": "2024-01-01",
-                                                            "IDP_ASSURANCE_FACTORS": "sms,totp"})
+    config = load_config(
+        tmp_path / "absent.toml", environ={"IDP_PIN_ACCEPT_UNTIL": "2024-01-01", "IDP_ASSURANCE_FACTORS": "sms,totp"}
+    )
     assert config.pin.accept_until == "2024-01-01"
     assert config.assurance.factors == ("sms", "totp")
     assert AssurancePolicy(config, Levels()).rules.keys() == {"sms", "totp"}
@@ -86,9 +88,11 @@ def test_config_from_environment(tmp_path):
 
 def test_requirement_takes_the_stricter_of_acr_values_and_essential_acr():
     levels = Levels()
-    claims = '{"id_token": {"acr": {"essential": true, "values": ["%s"]}}}' % SUBSTANTIAL
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": [SUBSTANTIAL]}}})
     assert requirement_for(levels=levels, acr_values=None, max_age=None, prompt=None).min_acr == LOW
-    assert requirement_for(levels=levels, acr_values=LOW, max_age=None, prompt=None, claims=claims).min_acr == SUBSTANTIAL
+    assert (
+        requirement_for(levels=levels, acr_values=LOW, max_age=None, prompt=None, claims=claims).min_acr == SUBSTANTIAL
+    )
     assert requirement_for(levels=levels, acr_values=HIGH, max_age=None, prompt=None, claims=claims).min_acr == HIGH
     # acr_values is a minimum: the lowest requested value counts (ID-porten).
     assert requirement_for(levels=levels, acr_values=f"{HIGH} {SUBSTANTIAL}", max_age=None, prompt=None).min_acr == (

@@ -27,14 +27,23 @@ def clock():
 
 @pytest.fixture
 def limits(app, clock):
-    return Limits(LimitsConfig(free_failures=3, delay_step_seconds=60, max_delay_seconds=300, lock_after=10),
-                  DatabaseStore(db, clock=clock))
+    return Limits(
+        LimitsConfig(free_failures=3, delay_step_seconds=60, max_delay_seconds=300, lock_after=10),
+        DatabaseStore(db, clock=clock),
+    )
 
 
 def test_delays_grow_by_steps_up_to_the_cap_then_lock(limits, clock):
     waits = [limits.failure(1, clock()) for _ in range(10)]
-    assert waits == [(0, False)] * 3 + [(60, False), (120, False), (180, False), (240, False), (300, False),
-                                        (300, False), (0, True)]
+    assert waits == [(0, False)] * 3 + [
+        (60, False),
+        (120, False),
+        (180, False),
+        (240, False),
+        (300, False),
+        (300, False),
+        (0, True),
+    ]
     assert limits.wait_seconds(1, clock()) == 300
     clock.current += timedelta(seconds=299)
     assert limits.wait_seconds(1, clock()) == 1

@@ -33,9 +33,7 @@ def _all_member_names(value: Any) -> set[str]:
 
 def _sign(ring: KeyRing, alg: str, now: datetime) -> str:
     key = ring.signing_key(alg, now=now)
-    return jwt.encode(
-        {"alg": alg, "kid": key.kid}, {"sub": "abc", "iat": 1}, key, algorithms=[alg]
-    )
+    return jwt.encode({"alg": alg, "kid": key.kid}, {"sub": "abc", "iat": 1}, key, algorithms=[alg])
 
 
 def _verify(token: str, jwks: dict[str, Any], alg: str) -> dict[str, Any]:
@@ -161,19 +159,12 @@ def test_sign_and_verify_against_jwks(ring: KeyRing, alg: str) -> None:
     claims = _verify(token, ring.public_jwks(now=T0), alg)
     assert claims["sub"] == "abc"
     # And with the ring's own verification key set.
-    assert (
-        jwt.decode(token, ring.public_keyset(now=T0), algorithms=[alg]).claims["sub"]
-        == "abc"
-    )
+    assert jwt.decode(token, ring.public_keyset(now=T0), algorithms=[alg]).claims["sub"] == "abc"
 
 
 def test_rs256_and_ps256_share_the_rsa_key(ring: KeyRing) -> None:
-    assert (
-        ring.signing_key("RS256", now=T0).kid == ring.signing_key("PS256", now=T0).kid
-    )
-    assert (
-        ring.signing_key("ES256", now=T0).kid != ring.signing_key("RS256", now=T0).kid
-    )
+    assert ring.signing_key("RS256", now=T0).kid == ring.signing_key("PS256", now=T0).kid
+    assert ring.signing_key("ES256", now=T0).kid != ring.signing_key("RS256", now=T0).kid
 
 
 def test_jwks_shape(ring: KeyRing) -> None:
@@ -281,9 +272,7 @@ def test_rotation_timeline(keys_dir: Path) -> None:
     assert ring.signing_key("PS256", now=t2).kid == new.kid
     assert states(t2) == {old_kid: "retired", new.kid: "active", ec_kid: "active"}
     assert published(t2) == {old_kid, new.kid, ec_kid}
-    _verify(
-        token, ring.public_jwks(now=t2 + retain_for - timedelta(seconds=1)), "RS256"
-    )
+    _verify(token, ring.public_jwks(now=t2 + retain_for - timedelta(seconds=1)), "RS256")
 
     # Expired: dropped from the JWKS after retain_for, files remain.
     t3 = t2 + retain_for
@@ -326,9 +315,7 @@ def test_second_rotation_before_activation(keys_dir: Path) -> None:
         assert len(active) == 1, now
     assert ring.signing_key("ES256", now=T0 + timedelta(minutes=30)).kid == k1
     assert ring.signing_key("ES256", now=T0 + timedelta(hours=3)).kid == k3.kid
-    assert k2.kid in {
-        k["kid"] for k in ring.public_jwks(now=T0 + timedelta(minutes=30))["keys"]
-    }
+    assert k2.kid in {k["kid"] for k in ring.public_jwks(now=T0 + timedelta(minutes=30))["keys"]}
 
 
 def test_rotate_without_predecessor_activates_immediately(keys_dir: Path) -> None:
@@ -378,9 +365,7 @@ def test_unreadable_directory(keys_dir: Path, monkeypatch: pytest.MonkeyPatch) -
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(keys.os, "listdir", denied)
-    with pytest.raises(
-        KeysError, match="cannot read keys directory .*Permission denied"
-    ):
+    with pytest.raises(KeysError, match="cannot read keys directory .*Permission denied"):
         KeyRing.load(keys_dir)
 
 
@@ -396,9 +381,7 @@ def test_key_file_not_matching_kid_is_skipped(keys_dir: Path) -> None:
     keys.init(keys_dir, kinds=("ES256",), now=T0)
     (ec,) = keys.init(keys_dir / "other", kinds=("ES256",), now=T0)
     (mine,) = [p.stem for p in keys_dir.glob("*.pem")]
-    (keys_dir / f"{mine}.pem").write_bytes(
-        (keys_dir / "other" / f"{ec.kid}.pem").read_bytes()
-    )
+    (keys_dir / f"{mine}.pem").write_bytes((keys_dir / "other" / f"{ec.kid}.pem").read_bytes())
     with pytest.raises(KeysError, match="no signing keys"):
         KeyRing.load(keys_dir)
 
@@ -411,9 +394,7 @@ def test_reload_if_changed(keys_dir: Path) -> None:
     assert keys.fingerprint(keys_dir) == fp
 
     # Simulates a rotation done by another node sharing the directory.
-    new = keys.rotate(
-        keys_dir, kind="RS256", now=T0, activate_after=timedelta(minutes=5)
-    )
+    new = keys.rotate(keys_dir, kind="RS256", now=T0, activate_after=timedelta(minutes=5))
     assert keys.fingerprint(keys_dir) != fp
     reloaded = ring.reload_if_changed()
     assert reloaded is not ring

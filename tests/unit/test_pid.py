@@ -188,12 +188,8 @@ def test_synthetic_rejected_unless_allowed(prefix6: str, born: date) -> None:
 
 
 def test_synthetic_month_out_of_range() -> None:
-    assert not is_valid_pid(
-        first_with_checks("019390", range(500)), allow_synthetic=True
-    )  # 93-80=13
-    assert not is_valid_pid(
-        first_with_checks("015390", range(500)), allow_synthetic=True
-    )  # 53-40=13
+    assert not is_valid_pid(first_with_checks("019390", range(500)), allow_synthetic=True)  # 93-80=13
+    assert not is_valid_pid(first_with_checks("015390", range(500)), allow_synthetic=True)  # 53-40=13
 
 
 def test_pid_kind_rejects_invalid() -> None:
@@ -236,9 +232,7 @@ YEARS = [1854, 1899, 1900, 1939, 1940, 1999, 2000, 2024, 2039]
 
 
 @pytest.mark.parametrize("year", YEARS)
-@pytest.mark.parametrize(
-    ("synthetic", "dnr"), [(False, False), (False, True), (True, False), (True, True)]
-)
+@pytest.mark.parametrize(("synthetic", "dnr"), [(False, False), (False, True), (True, False), (True, True)])
 def test_generate_round_trip(year: int, synthetic: bool, dnr: bool) -> None:
     rng = random.Random(f"{year}-{synthetic}-{dnr}")
     for _ in range(25):
@@ -255,9 +249,7 @@ def test_generate_round_trip(year: int, synthetic: bool, dnr: bool) -> None:
         assert pid_birth_date(pid) == born
 
 
-@pytest.mark.parametrize(
-    "born", [date(2000, 2, 29), date(1904, 2, 29), date(1996, 2, 29)]
-)
+@pytest.mark.parametrize("born", [date(2000, 2, 29), date(1904, 2, 29), date(1996, 2, 29)])
 def test_generate_leap_days(born: date) -> None:
     pid = generate_pid(birth_date=born, rng=random.Random(1))
     assert pid_birth_date(pid) == born

@@ -70,9 +70,7 @@ def _database_harness(config: dict[str, Any]) -> Iterator[Harness]:
 @contextmanager
 def _sqlite_harness(tmp_path: Path) -> Iterator[Harness]:
     # A file, not :memory:, so each thread's connection sees the same database.
-    with _database_harness(
-        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'store.db'}"}
-    ) as harness:
+    with _database_harness({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'store.db'}"}) as harness:
         yield harness
 
 
@@ -90,9 +88,7 @@ def _redis_harness(tmp_path: Path) -> Iterator[Harness]:
     client = redis_client()
     try:
         with redis_prefix(client) as prefix:
-            yield Harness(
-                RedisStore(client, prefix=prefix), Flask(__name__), time.sleep
-            )
+            yield Harness(RedisStore(client, prefix=prefix), Flask(__name__), time.sleep)
     finally:
         client.close()
 
@@ -115,9 +111,7 @@ def store(harness: Harness) -> Store:
     return harness.store
 
 
-def _in_parallel(
-    harness: Harness, action: Callable[[], Any], copies: int = THREADS
-) -> list[Any]:
+def _in_parallel(harness: Harness, action: Callable[[], Any], copies: int = THREADS) -> list[Any]:
     """Run `action` in `copies` threads released together, each with its own app context
     (and so its own database session and connection)."""
     barrier = threading.Barrier(copies, timeout=10)
@@ -196,9 +190,7 @@ def test_take_under_concurrency(harness: Harness) -> None:
 
 
 def test_add_under_concurrency(harness: Harness) -> None:
-    results = _in_parallel(
-        harness, lambda: harness.store.add(NS, "jti", {"seen": True}, ttl=60)
-    )
+    results = _in_parallel(harness, lambda: harness.store.add(NS, "jti", {"seen": True}, ttl=60))
     assert results.count(True) == 1
 
 
@@ -268,9 +260,7 @@ def test_purge_runs_every_n_writes(harness: Harness) -> None:
 
 
 def _row_count() -> int:
-    return db.session.execute(
-        select(func.count()).select_from(ShortLivedState)
-    ).scalar_one()
+    return db.session.execute(select(func.count()).select_from(ShortLivedState)).scalar_one()
 
 
 def _assert_every_call_unavailable(store: Store) -> None:
@@ -308,6 +298,4 @@ def test_make_store_picks_backend() -> None:
     app = _database_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     with app.app_context():
         assert isinstance(make_store(redis_url=None, db=db), DatabaseStore)
-        assert isinstance(
-            make_store(redis_url="redis://127.0.0.1:1/0", db=db), RedisStore
-        )
+        assert isinstance(make_store(redis_url="redis://127.0.0.1:1/0", db=db), RedisStore)

@@ -68,7 +68,10 @@ class HttpGateway:
         for attempt in range(self.retries + 1):
             try:
                 response = requests.post(
-                    self.url, json={"to": to, "text": text, "sender": self.sender}, headers=headers, timeout=self.timeout
+                    self.url,
+                    json={"to": to, "text": text, "sender": self.sender},
+                    headers=headers,
+                    timeout=self.timeout,
                 )
             except requests.RequestException as exc:
                 reason = type(exc).__name__
@@ -91,6 +94,8 @@ def make_sms_gateway(config: Config) -> SmsGateway:
         return FileGateway(config.path(sms.outbox), sms.sender)
     if sms.gateway == "http":
         if not sms.http_url:
-            raise ConfigError("sms.http_url is required with sms.gateway = \"http\"")
-        return HttpGateway(sms.http_url, sms.http_token, sms.sender, timeout=sms.http_timeout_seconds, retries=sms.http_retries)
+            raise ConfigError('sms.http_url is required with sms.gateway = "http"')
+        return HttpGateway(
+            sms.http_url, sms.http_token, sms.sender, timeout=sms.http_timeout_seconds, retries=sms.http_retries
+        )
     raise ConfigError(f"sms.gateway must be console, file or http, not {sms.gateway!r}")

@@ -1,0 +1,130 @@
+"""The `idp` command as an operator uses it: JSON for scripts, one readable line for mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from idp.pid import generate_pid
+from tests.live import base_env, idp
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    env = base_env(tmp_path_factory.mktemp("cli"))
+    idp(env, "db", "upgrade")
+    return env
+
+
+def fails(env, *args: str) -> str:
+    """Run a command that must fail; return its one line of error."""
+    result = subprocess.run([sys.executable, "-m", "idp.cli", *args], env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_every_command_has_help(env):
+    for command in (
+        ["db", "upgrade"],
+        ["keys", "init"],
+        ["keys", "rotate"],
+        ["keys", "list"],
+        ["users", "add"],
+        ["users", "show"],
+        ["users", "list"],
+        ["users", "set-password"],
+        ["users", "disable"],
+        ["clients", "add"],
+        ["clients", "show"],
+        ["clients", "list"],
+        ["clients", "remove"],
+        ["serve"],
+    ):
+        assert "Usage:" in idp(env, *command, "--help").stdout
+
+
+def test_keys_init_list_rotate(env):
+    assert "created 2 key(s)" in idp(env, "keys", "init").stdout
+    assert "already exist" in idp(env, "keys", "init").stdout
+    rotated = idp(env, "keys", "rotate", "--kind", "ES256", "--delay", "60").stdout
+    assert "published" in rotated
+    keys = json.loads(idp(env, "keys", "list", "--json").stdout)
+    assert sorted(k["state"] for k in keys) == ["active", "active", "pending"]
+
+
+def test_users_add_show_list_disable(env):
+    pid = generate_pid(birth_date=date(1960, 2, 29), synthetic=True)
+    added = json.loads(
+        idp(
+            env,
+            "users",
+            "add",
+            pid,
+            "--given-name",
+            "Per",
+            "--family-name",
+            "Hansen",
+            "--password",
+            "lang-nok-passord",
+            "--json",
+        ).stdout
+    )
+    assert added["pid"] == pid
+    assert added["status"] == "active"
+    assert json.loads(idp(env, "users", "show", pid, "--json").stdout)["given_name"] == "Per"
+    assert pid in [u["pid"] for u in json.loads(idp(env, "users", "list", "--json").stdout)]
+    idp(env, "users", "disable", pid)
+    assert json.loads(idp(env, "users", "show", pid, "--json").stdout)["status"] == "disabled"
+    assert "exists already" in fails(
+        env, "users", "add", pid, "--given-name", "P", "--family-name", "H", "--password", "lang-nok-passord"
+    )
+    assert "at least 8" in fails(env, "users", "set-password", pid, "--password", "kort")
+
+
+def test_bad_identity_numbers_get_one_line(env):
+    assert fails(env, "users", "show", "12345").startswith("idp: ")
+    assert fails(
+        env, "users", "add", "01010112345", "--given-name", "A", "--family-name", "B", "--password", "lang-nok-passord"
+    ).startswith("idp: ")
+
+
+def test_clients_add_prints_secret_once_and_stores_only_its_hash(env, tmp_path):
+    made = json.loads(
+        idp(env, "clients", "add", "--name", "Skatt", "--redirect-uri", "https://skatt.example/cb", "--json").stdout
+    )
+    assert made["client_secret"]
+    shown = json.loads(idp(env, "clients", "show", made["client_id"], "--json").stdout)
+    assert "client_secret" not in shown
+    assert shown["redirect_uris"] == ["https://skatt.example/cb"]
+    idp(env, "clients", "remove", made["client_id"])
+    assert "no client" in fails(env, "clients", "show", made["client_id"])
+
+
+def test_clients_add_rejects_bad_input(env):
+    assert "not an absolute" in fails(env, "clients", "add", "--name", "X", "--redirect-uri", "not a uri")
+    assert "needs --jwks" in fails(
+        env,
+        "clients",
+        "add",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "https://x.example/cb",
+        "--auth-method",
+        "private_key_jwt",
+    )
+    assert fails(
+        env, "clients", "add", "--name", "X", "--redirect-uri", "https://x.example/cb", "--auth-method", "magic"
+    )
+
+
+def test_bad_config_is_one_line(env):
+    bad = {**env, "IDP_TOKENS_ACCESS_TOKEN_SECONDS": "ten"}
+    assert "tokens.access_token_seconds must be a whole number" in fails(bad, "users", "list")
