@@ -215,7 +215,7 @@ def step():
         values = _chain().challenge(citizen, factor, tx.step, service=tx.client_name)
     except TryLater as wait:
         values, error = (
-            tx.step.get("challenge") or {},
+            tx.step.get("challenge") or tx.step.get("last_challenge") or {},
             _("Wait %(seconds)s seconds before asking for a new code.", seconds=wait.seconds),
         )
     except GatewayError:

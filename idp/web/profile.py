@@ -61,14 +61,30 @@ def _store():
     return current_app.extensions["idp.store"]
 
 
+def required_level(citizen: Citizen) -> str:
+    """The level a profile session needs: the highest the citizen can reach now.
+
+    Otherwise a password and a PIN code (low) could replace the mobile number
+    that SMS codes (substantial) go to, and so buy a substantial login.
+    """
+    levels = current_app.extensions["idp.levels"]
+    for level in reversed(levels.order):
+        if _chain().options(citizen, Requirement(min_acr=level), now()):
+            return level
+    return levels.order[0]
+
+
 def signed_in(view):
-    """The profile's pages need a live SSO session; without one, log in first."""
+    """The profile's pages need a live SSO session at the citizen's highest level; else log in or step up."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         session = current_session()
         if session is None:
             return redirect(url_for("profile.login"))
+        needed = required_level(session.citizen)
+        if not current_app.extensions["idp.levels"].at_least(session.acr, needed):
+            return redirect(url_for("profile.login", acr=needed))
         g.citizen = session.citizen
         g.pending_key = session.sid
         return view(*args, **kwargs)
@@ -78,11 +94,14 @@ def signed_in(view):
 
 @bp.route("/login")
 def login():
+    """A login transaction with no relying party: the hosted login returns here when done."""
+    levels = current_app.extensions["idp.levels"]
+    wanted = request.args.get("acr", "")
     tx = transactions.begin(
         params={},
         client_id="",
         client_name=_("your profile"),
-        requirement=Requirement(min_acr=current_app.extensions["idp.levels"].order[0]),
+        requirement=Requirement(min_acr=wanted if levels.known(wanted) else levels.order[0]),
     )
     tx.step = {"return_to": url_for("profile.index")}
     transactions.save(tx)
@@ -476,7 +495,8 @@ def activate_confirm():
         return error_page(_("This activation has expired"), _("Use the activation code again."))
     done, error = _confirm_phone(citizen, f"grant:{grant}")
     if not done:
-        return error_page(_("The code is wrong or has expired."), _("Use the activation code again."))
+        # The letter's code is spent, but the grant lives on for a while: the citizen tries the number again.
+        return render_template("profile/activate_phone.html", form=PhoneForm(), grant=grant, error=error), 400
     _store().delete(GRANTS, grant)
     db.session.commit()
     return render_template("profile/activated.html")

@@ -168,6 +168,8 @@ def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outb
     confirm = client.post(action, data={"csrf_token": token, "phone": "+4791112222"})
     confirm_html = confirm.get_data(as_text=True)
     action = re.search(r'action="([^"]*activate/confirm[^"]*)"', confirm_html).group(1).replace("&amp;", "&")
+    wrong = client.post(action, data={"csrf_token": token, "code": "00000" if outbox.last_code() != "00000" else "1"})
+    assert wrong.status_code == 400 and "activate/phone" in wrong.get_data(as_text=True)  # may try again
     done = client.post(action, data={"csrf_token": token, "code": outbox.last_code()})
     assert "Codes by SMS are turned on" in done.get_data(as_text=True)
     # The letter's code is spent; the citizen now logs in with password + SMS.
@@ -180,3 +182,44 @@ def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outb
     tx = tx_of(password_step(client, citizen, prompt="login").location)
     client.get(f"/login/step?tx={tx}")
     assert submit_code(client, tx, outbox.last_code()).location.startswith("/authorize/resume")
+
+
+def test_a_low_session_must_step_up_before_changing_strong_factors(app, citizen, rp, outbox, clock):
+    clock.current = BEFORE_CUTOFF
+    _row, codes = app.extensions["idp.chain"].factors["pin"].issue_letter(citizen)
+    _with_sms(citizen)
+    client = app.test_client()
+    tx = tx_of(password_step(client, citizen).location)
+    html = client.get(f"/login/step?tx={tx}").get_data(as_text=True)
+    client.post("/login/choose", data={"csrf_token": hidden(html, "csrf_token"), "tx": tx, "factor": "pin"})
+    number = int(re.search(r"PIN code number (\d+)", client.get(f"/login/step?tx={tx}").get_data(as_text=True))[1])
+    submit_code(client, tx, dict(codes)[number])
+    # Password + PIN is low; this citizen can reach substantial, so the profile asks for SMS first.
+    start = client.get("/profile")
+    assert start.status_code == 302 and "acr=idporten-loa-substantial" in start.location
+    step_up = client.get(client.get(start.location).location)
+    assert step_up.status_code == 302 and step_up.location.startswith("/login/step")
+    tx = tx_of(step_up.location)
+    client.get(step_up.location)
+    assert submit_code(client, tx, outbox.last_code()).location.endswith("/profile")
+    assert client.get("/profile").status_code == 200
+
+
+def test_pin_only_citizen_may_add_sms_from_a_low_session(app, citizen, rp, outbox, clock):
+    clock.current = BEFORE_CUTOFF
+    _row, codes = app.extensions["idp.chain"].factors["pin"].issue_letter(citizen)
+    db.session.commit()
+    client = app.test_client()
+    login = client.get(client.get("/profile/login").location)
+    response = submit_password(client, login.request.path + "?" + login.request.query_string.decode(), pid=citizen.pid)
+    tx = tx_of(response.location)
+    number = int(re.search(r"PIN code number (\d+)", client.get(response.location).get_data(as_text=True))[1])
+    assert submit_code(client, tx, dict(codes)[number]).location.endswith("/profile")
+    html = client.get("/profile").get_data(as_text=True)
+    page = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "91234567"})
+    confirm = page.get_data(as_text=True)
+    client.post(
+        "/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()}
+    )
+    db.session.expire_all()
+    assert enrolment(citizen, "sms").phone == "+4791234567"
