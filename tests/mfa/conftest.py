@@ -8,17 +8,16 @@ on either side of the PIN cutoff.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 from flask import g
-from flask.testing import FlaskClient
 
 from idp.extensions import db
 from idp.oidc import keys as signing_keys
 from idp.store import DatabaseStore
 from tests.conftest import FakeClock, add_citizen, add_client, build_app, make_config
+from tests.mfa.flows import EnglishClient, SmsOutbox
 
 
 @pytest.fixture
@@ -63,14 +62,6 @@ def app(config, clock):
         db.session.remove()
 
 
-class EnglishClient(FlaskClient):
-    """The tests read the English source texts; bokmål is the default for citizens."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.set_cookie("lang", "en")
-
-
 @pytest.fixture
 def citizen(app):
     return add_citizen(app)
@@ -84,21 +75,3 @@ def rp(app):
 @pytest.fixture
 def outbox(tmp_path):
     return SmsOutbox(tmp_path / "sms.jsonl")
-
-
-class SmsOutbox:
-    """The ``file`` SMS gateway's JSON lines, as the tests read them."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def messages(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines()]
-
-    def last_code(self) -> str:
-        import re
-
-        text = self.messages()[-1]["text"]
-        return re.search(r"\b(\d{5})\b", text).group(1)

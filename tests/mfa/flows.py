@@ -9,6 +9,8 @@ import secrets
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
+from flask.testing import FlaskClient
+
 from tests.conftest import PASSWORD
 
 REDIRECT_URI = "https://rp.example/callback"
@@ -96,3 +98,27 @@ def id_token_claims(client, code: str) -> dict:
     assert response.status_code == 200, response.get_data(as_text=True)
     payload = response.get_json()["id_token"].split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+class EnglishClient(FlaskClient):
+    """The tests read the English source texts; bokmål is the default for citizens."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.set_cookie("lang", "en")
+
+
+class SmsOutbox:
+    """The ``file`` SMS gateway's JSON lines, as the tests read them."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def messages(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines()]
+
+    def last_code(self) -> str:
+        text = self.messages()[-1]["text"]
+        return re.search(r"\b(\d{5})\b", text).group(1)
