@@ -100,6 +100,8 @@ def _verify(raw_pid: str, given_password: str, *, client_id: str):
         pid = None
     citizen = db.session.scalar(sa.select(Citizen).filter_by(pid=pid)) if pid else None
     if citizen is not None and citizen.status == CitizenStatus.active:
+        # Saying "wait" tells whoever typed the number that it exists; a national identity
+        # number is no secret, and the citizen must know why the right password fails now.
         wait = _limits().wait_seconds(citizen.id, now())
         if wait:
             audit.record("login.password", outcome="delayed", citizen=citizen, client_id=client_id)
@@ -219,7 +221,14 @@ def step():
             _("Wait %(seconds)s seconds before asking for a new code.", seconds=wait.seconds),
         )
     except GatewayError:
+        audit.record("login.code_sent", outcome="gateway_error", citizen=citizen, client_id=tx.client_id)
+        db.session.commit()
         return render("login/send_failed.html", tx, 503)
+    else:
+        if factor.sends_code and starting:
+            audit.record(
+                "login.code_sent", outcome="success", citizen=citizen, client_id=tx.client_id, factor=factor.name
+            )
     tx.step["last_challenge"] = values
     transactions.save(tx)
     db.session.commit()
