@@ -20,6 +20,7 @@ from tests.mfa.flows import (
     password_step,
     query,
     submit_code,
+    submit_password,
     tx_of,
 )
 
@@ -219,3 +220,31 @@ def test_cancel_on_the_factor_page_is_access_denied(app, citizen, rp, clock):
     back = client.post("/authorize/cancel", data={"csrf_token": hidden(html, "csrf_token"), "tx": tx})
     params = query(back.location)
     assert params["error"] == "access_denied" and params["state"] == "st-2"
+
+
+def test_max_age_asks_for_the_password_again_not_just_a_factor(app, citizen, rp, clock):
+    _totp(app, citizen)
+    client = app.test_client()
+    tx = tx_of(password_step(client, citizen).location)
+    finish(client, submit_code(client, tx, _code(clock)))
+    clock.advance(minutes=2)
+    fresh_enough = authorize(client, max_age="300")
+    assert fresh_enough.location.startswith(REDIRECT_URI)  # the session is young enough: no pages
+    too_old = authorize(client, max_age="60", acr_values="idporten-loa-substantial")
+    page = client.get(too_old.location)
+    assert page.status_code == 200 and 'autocomplete="current-password"' in page.get_data(as_text=True)
+    tx = tx_of(submit_password(client, too_old.location, pid=citizen.pid).location)
+    clock.advance(seconds=30)
+    claims = id_token_claims(client, finish(client, submit_code(client, tx, _code(clock)))["code"])
+    assert claims["auth_time"] == int(clock().timestamp())
+
+
+def test_essential_acr_claim_met_with_sms(app, citizen, rp, outbox):
+    enrol(citizen, "sms", phone="+4791234567")
+    db.session.commit()
+    client = app.test_client()
+    claims = '{"id_token": {"acr": {"essential": true, "values": ["idporten-loa-substantial"]}}}'
+    tx = tx_of(password_step(client, citizen, claims=claims).location)
+    client.get(f"/login/step?tx={tx}")
+    token = id_token_claims(client, finish(client, submit_code(client, tx, outbox.last_code()))["code"])
+    assert token["acr"] == "idporten-loa-substantial"
