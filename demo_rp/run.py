@@ -46,6 +46,9 @@ def main() -> None:
             print(
                 f"Citizen: {person['name']:16} national identity number {person['pid']}  password {person['password']}"
             )
+        sms = demo["sms"]
+        where = f"the file {sms['outbox']}" if sms["gateway"] == "file" else f"the {sms['gateway']} SMS gateway"
+        print(f"SMS codes (the second factor) go to {where}")
         print("Press Ctrl+C to stop.\n")
         from demo_rp.app import create_rp
 

@@ -13,11 +13,15 @@ from idp.clock import Clock, system_clock
 from idp.config import Config, load_config, load_secrets
 from idp.errors import error_page
 from idp.extensions import babel, csrf, db, migrate
+from idp.mfa.chain import Chain, load_factors
+from idp.mfa.gateways.letter import make_letter_gateway
 from idp.mfa.password import make_hasher
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.keys import KeyRing
 from idp.oidc.server import make_server
+from idp.policy.assurance import AssurancePolicy
 from idp.policy.levels import Levels
+from idp.policy.limits import Limits
 from idp.store import make_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +63,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
 
-    levels = Levels()
+    levels = Levels(tuple(config.assurance.levels))
+    policy = AssurancePolicy(config, levels)
     app.extensions["idp.clock"] = clock
     app.extensions["idp.secrets"] = secrets
     app.extensions["idp.levels"] = levels
@@ -69,6 +74,10 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         app.extensions["idp.store"] = make_store(
             redis_url=config.redis.url or None, db=db, redis_prefix=config.redis.key_prefix
         )
+    app.extensions["idp.policy"] = policy
+    app.extensions["idp.chain"] = Chain(load_factors(config), policy)
+    app.extensions["idp.limits"] = Limits(config.limits, app.extensions["idp.store"])
+    app.extensions["idp.letters"] = make_letter_gateway(config)
     if load_keys:
         app.extensions["idp.keys"] = KeyRing.load(config.keys_dir)
     app.extensions["idp.server"] = make_server(app)
@@ -76,10 +85,12 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.oidc.endpoints import bp as oidc_bp
     from idp.web.login import bp as login_bp
     from idp.web.pages import bp as pages_bp
+    from idp.web.profile import bp as profile_bp
 
     app.register_blueprint(oidc_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(profile_bp)
     ops.init_app(app, config)
     app.after_request(_security_headers)
     app.jinja_env.globals["get_locale"] = get_locale

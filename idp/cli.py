@@ -285,6 +285,169 @@ def users_disable(pid: str) -> None:
     click.echo(f"disabled {mask_pid(citizen.pid)}")
 
 
+@users_group.command("unlock")
+@click.argument("pid")
+@_friendly
+def users_unlock(pid: str) -> None:
+    """Lift a lockout: the account may log in again and its failure count starts over."""
+    from flask import current_app
+
+    from idp import audit
+
+    citizen = _citizen(pid)
+    if citizen.status == CitizenStatus.disabled:
+        raise Failure(f"{mask_pid(citizen.pid)} is disabled, not locked")
+    current_app.extensions["idp.limits"].reset(citizen.id)
+    was = citizen.status
+    citizen.status = CitizenStatus.active
+    audit.record("account.unlocked", outcome="success", citizen=citizen, by="cli")
+    db.session.commit()
+    click.echo(f"unlocked {mask_pid(citizen.pid)}" if was == CitizenStatus.locked else
+               f"{mask_pid(citizen.pid)} was not locked; its failure count is cleared")
+
+
+# ---------------------------------------------------------------- factors
+@main.group("factors")
+def factors_group() -> None:
+    """Citizens' second factors (SMS, TOTP, PIN letters)."""
+
+
+def _factor(name: str):
+    from flask import current_app
+
+    factor = current_app.extensions["idp.chain"].factors.get(name)
+    if factor is None:
+        raise Failure(f"no factor {name!r} is configured (assurance.factors)")
+    return factor
+
+
+@factors_group.command("list")
+@click.argument("pid")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def factors_list(pid: str, as_json: bool) -> None:
+    """List a citizen's enrolled factors."""
+    from flask import current_app
+
+    from idp.mfa.enrolment import enrolments
+
+    citizen = _citizen(pid)
+    policy = current_app.extensions["idp.policy"]
+    data = [
+        {
+            "name": row.name,
+            "phone": row.phone,
+            "preferred": row.preferred,
+            "unused_pin_codes": sum(1 for code in row.pin_codes if code.used_at is None) if row.name == "pin" else None,
+            "accepted_now": row.name in policy.rules and policy.rules[row.name].accepted(now()),
+            "created_at": row.created_at.isoformat(),
+            "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+        }
+        for row in enrolments(citizen)
+    ]
+    text = "\n".join(
+        f"{d['name']:6} {d['phone'] or ''} {'preferred ' if d['preferred'] else ''}"
+        f"{'' if d['accepted_now'] else '(no longer accepted)'}".rstrip()
+        for d in data
+    )
+    _emit(data, as_json, text or "no factors")
+
+
+@factors_group.command("add")
+@click.argument("pid")
+@click.argument("name", type=click.Choice(["sms", "totp"]))
+@click.option("--phone", help="For sms: the mobile number (E.164, or 8 digits for Norway).")
+@click.option("--secret", help="For totp: a base32 secret (default: a new random one).")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def factors_add(pid: str, name: str, phone: str | None, secret: str | None, as_json: bool) -> None:
+    """Enrol SMS or TOTP for a citizen (support and tests; citizens use their profile)."""
+    import base64
+    import binascii
+
+    from flask import current_app
+
+    from idp import audit
+
+    citizen = _citizen(pid)
+    factor = _factor(name)
+    if not current_app.extensions["idp.policy"].enrollable(name, now()):
+        raise Failure(f"{name} accepts no new enrolments (see [{name}] enrol_until)")
+    data: dict[str, object] = {"name": name}
+    if name == "sms":
+        from idp.mfa.enrolment import enrol
+        from idp.mfa.sms import normalise_phone
+
+        if not phone:
+            raise Failure("sms needs --phone")
+        number = normalise_phone(phone)
+        enrol(citizen, "sms", phone=number)
+        data["phone"] = number
+    else:
+        secret = (secret or factor.new_secret()).upper().replace(" ", "")
+        try:
+            base64.b32decode(secret + "=" * (-len(secret) % 8))
+        except binascii.Error:
+            raise Failure("--secret must be base32") from None
+        factor.enrol(citizen, secret)
+        data.update(secret=secret, otpauth_uri=factor.provisioning_uri(citizen, secret))
+    audit.record("factor.added", outcome="success", citizen=citizen, factor=name, by="cli")
+    db.session.commit()
+    text = f"enrolled {name} for {mask_pid(citizen.pid)}"
+    if name == "totp":
+        text += f"\nsecret: {data['secret']}\n{data['otpauth_uri']}"
+    _emit(data, as_json, text)
+
+
+@factors_group.command("remove")
+@click.argument("pid")
+@click.argument("name")
+@_friendly
+def factors_remove(pid: str, name: str) -> None:
+    """Remove one of a citizen's factors."""
+    from idp import audit
+    from idp.mfa.enrolment import remove
+
+    citizen = _citizen(pid)
+    if not remove(citizen, name):
+        raise Failure(f"{mask_pid(citizen.pid)} has no {name} factor")
+    audit.record("factor.removed", outcome="success", citizen=citizen, factor=name, by="cli")
+    db.session.commit()
+    click.echo(f"removed {name} from {mask_pid(citizen.pid)}")
+
+
+@main.group("pins")
+def pins_group() -> None:
+    """Legacy PIN-code letters."""
+
+
+@pins_group.command("issue")
+@click.argument("pid")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def pins_issue(pid: str, as_json: bool) -> None:
+    """Issue a new PIN-code letter (replacing the old one) to the citizen's registered address."""
+    from flask import current_app
+
+    from idp import audit
+    from idp.mfa.gateways.letter import NoAddress
+
+    citizen = _citizen(pid)
+    factor = _factor("pin")
+    if not current_app.extensions["idp.policy"].enrollable("pin", now()):
+        raise Failure(f"no new PIN letters are issued (pin.enrol_until = {current_app.config['IDP'].pin.enrol_until})")
+    _row, codes = factor.issue_letter(citizen)
+    body = "PIN codes / PIN-koder\n\n" + "\n".join(f"{number:>3}  {code}" for number, code in codes)
+    try:
+        path = current_app.extensions["idp.letters"].send(citizen=citizen, kind="pin", body=body)
+    except NoAddress as exc:
+        db.session.rollback()
+        raise Failure(str(exc)) from None
+    audit.record("pin.issued", outcome="success", citizen=citizen, codes=len(codes))
+    db.session.commit()
+    _emit({"letter": str(path), "codes": len(codes)}, as_json, f"PIN letter with {len(codes)} codes: {path}")
+
+
 # ---------------------------------------------------------------- clients
 @main.group("clients")
 def clients_group() -> None:

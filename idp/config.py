@@ -100,6 +100,88 @@ class I18nConfig:
 
 
 @dataclass(frozen=True)
+class AssuranceConfig:
+    # Ordered acr values, lowest first.
+    levels: tuple[str, ...] = ("idporten-loa-low", "idporten-loa-substantial", "idporten-loa-high")
+    # The level the password alone reaches.
+    password_level: str = "idporten-loa-low"
+    # false (MinID): every login needs a second factor. true: a citizen with no
+    # usable second factor may log in with the password alone when that meets the request.
+    password_only: bool = False
+    # amr vocabulary: "rfc8176" (pwd, sms, otp, pin, mfa) or "idporten" (Minid-OTC, Minid-TOTP, Minid-PIN).
+    amr_profile: str = "rfc8176"
+    # Second factors offered, in this order; each name is a module idp/mfa/<name>.py and a config section.
+    factors: tuple[str, ...] = ("sms", "totp", "pin")
+
+
+@dataclass(frozen=True)
+class FactorConfig:
+    """What every second factor has: its level and its acceptance dates (YYYY-MM-DD, UTC; empty: none)."""
+
+    level: str = "idporten-loa-substantial"
+    enrol_until: str = ""
+    accept_from: str = ""
+    accept_until: str = ""
+
+
+@dataclass(frozen=True)
+class SmsConfig(FactorConfig):
+    code_length: int = 5
+    code_seconds: int = 300
+    max_tries: int = 3
+    # A new code for the same login at most this often, and at most max_sends per login.
+    resend_seconds: int = 30
+    max_sends: int = 3
+    gateway: str = "file"  # console | file | http
+    outbox: str = "var/sms-outbox.jsonl"
+    http_url: str = ""
+    http_token: str = ""
+    http_timeout_seconds: int = 5
+    http_retries: int = 2
+    sender: str = "ID"
+
+
+@dataclass(frozen=True)
+class TotpConfig(FactorConfig):
+    issuer: str = "ID"
+    digits: int = 6
+    period: int = 30
+    valid_window: int = 1
+
+
+@dataclass(frozen=True)
+class PinConfig(FactorConfig):
+    level: str = "idporten-loa-low"
+    enrol_until: str = "2022-10-01"
+    accept_until: str = "2023-01-01"
+    codes_per_letter: int = 25
+    code_length: int = 5
+
+
+@dataclass(frozen=True)
+class LettersConfig:
+    gateway: str = "file"  # file (an outbox folder; a print service reads it)
+    outbox: str = "var/letters"
+    activation_days: int = 60
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    # Per account: the first free_failures consecutive failures cost nothing, each later one
+    # adds delay_step_seconds of wait (at most max_delay_seconds); lock_after failures lock the account
+    # until `idp users unlock`. Failures are forgotten failure_reset_seconds after the last one.
+    free_failures: int = 3
+    delay_step_seconds: int = 60
+    max_delay_seconds: int = 900
+    lock_after: int = 30
+    failure_reset_seconds: int = 12 * 3600
+    # Per client IP, within window_seconds.
+    window_seconds: int = 600
+    ip_logins: int = 50
+    ip_codes_sent: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -111,11 +193,21 @@ class Config:
     citizens: CitizensConfig = field(default_factory=CitizensConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
     i18n: I18nConfig = field(default_factory=I18nConfig)
+    assurance: AssuranceConfig = field(default_factory=AssuranceConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    totp: TotpConfig = field(default_factory=TotpConfig)
+    pin: PinConfig = field(default_factory=PinConfig)
+    letters: LettersConfig = field(default_factory=LettersConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
     def data_dir(self) -> Path:
         return self.base_dir / self.server.data_dir
+
+    def path(self, value: str) -> Path:
+        """A configured file or folder, relative paths resolved against base_dir."""
+        return self.base_dir / value
 
     @property
     def keys_dir(self) -> Path:

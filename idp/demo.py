@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from idp.extensions import db
+from idp.mfa.enrolment import enrol, enrolment
 from idp.mfa.password import hash_password
 from idp.models import Citizen, Client
 from idp.models.oauth import digest
@@ -44,11 +45,12 @@ def load_demo_data(*, rp_url: str) -> dict:
     if not current_app.config["IDP"].citizens.allow_synthetic_pids:
         raise ValueError("demo citizens have synthetic numbers: set citizens.allow_synthetic_pids = true")
     hasher = current_app.extensions["idp.hasher"]
+    config = current_app.config["IDP"]
     people = []
     for pid, (given, family, _born, email, phone, street, postal, locality) in zip(demo_pids(), CITIZENS, strict=True):
-        if db.session.scalar(sa.select(Citizen).filter_by(pid=pid)) is None:
-            db.session.add(
-                Citizen(
+        citizen = db.session.scalar(sa.select(Citizen).filter_by(pid=pid))
+        if citizen is None:
+            citizen = Citizen(
                     pid=pid,
                     given_name=given,
                     family_name=family,
@@ -62,7 +64,11 @@ def load_demo_data(*, rp_url: str) -> dict:
                     country="NO",
                     password_hash=hash_password(hasher, DEMO_PASSWORD),
                 )
-            )
+            db.session.add(citizen)
+            db.session.flush()
+        # Every login needs a second factor (assurance.password_only = false): codes by SMS to the demo phones.
+        if "sms" in config.assurance.factors and enrolment(citizen, "sms") is None:
+            enrol(citizen, "sms", phone=phone)
         people.append({"pid": pid, "name": f"{given} {family}", "password": DEMO_PASSWORD})
     redirect_uri = rp_url.rstrip("/") + "/callback"
     client = db.session.scalar(sa.select(Client).filter_by(client_id=DEMO_CLIENT_ID))
@@ -79,4 +85,5 @@ def load_demo_data(*, rp_url: str) -> dict:
     return {
         "citizens": people,
         "client": {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, "redirect_uri": redirect_uri},
+        "sms": {"gateway": config.sms.gateway, "outbox": str(config.path(config.sms.outbox))},
     }

@@ -2,11 +2,15 @@
 
 from idp.models.audit import AuditEvent
 from idp.models.citizen import Citizen, CitizenStatus
+from idp.models.factor import ActivationLetter, EnrolledFactor, PinCode
 from idp.models.oauth import AuthorizationCode, Client, Token
 from idp.models.session import LoginSession, SessionClient
 from idp.models.state import ShortLivedState
 
 __all__ = [
+    "ActivationLetter",
+    "EnrolledFactor",
+    "PinCode",
     "AuditEvent",
     "AuthorizationCode",
     "Citizen",

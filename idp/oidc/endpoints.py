@@ -86,7 +86,8 @@ def _authorize(oauth_request: AuthorizationRequest) -> Response:
     levels = current_app.extensions["idp.levels"]
     data = oauth_request.params
     requirement = requirement_for(
-        levels=levels, acr_values=data.get("acr_values"), max_age=data.get("max_age"), prompt=data.get("prompt")
+        levels=levels, acr_values=data.get("acr_values"), max_age=data.get("max_age"), prompt=data.get("prompt"),
+        claims=data.get("claims"),
     )
     session = current_session()
     auth = None
@@ -152,6 +153,26 @@ def cancel():
     db.session.commit()
     grant = _server().get_authorization_grant(oauth_request)
     return _with_issuer(_server().create_authorization_response(oauth_request, grant_user=None, grant=grant))
+
+
+@bp.route("/authorize/unmet", methods=["POST"])
+def unmet():
+    """The citizen has no allowed factor that reaches the requested level: tell the client so."""
+    tx = transactions.finish(request.form.get("tx", ""))
+    if tx is None or not tx.params:
+        return login_expired_page()
+    oauth_request = AuthorizationRequest(tx.params)
+    grant = _server().get_authorization_grant(oauth_request)
+    try:
+        redirect_uri = grant.validate_authorization_request()
+    except OAuth2Error as error:
+        return _error(oauth_request, error)
+    error = UnmetAuthenticationRequirements(
+        description="The login could not reach the requested level of assurance.",
+        redirect_uri=redirect_uri,
+        state=oauth_request.payload.state,
+    )
+    return _with_issuer(_server().handle_error_response(oauth_request, error))
 
 
 @bp.route("/token", methods=["POST"])

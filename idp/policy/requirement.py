@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,11 +22,46 @@ class SessionFacts:
     auth_time: datetime
 
 
-def requirement_for(*, levels: Levels, acr_values: str | None, max_age: str | None, prompt: str | None) -> Requirement:
-    requested = (acr_values or "").split()
-    min_acr = levels.minimum_of(requested) or levels.order[0]
+def essential_acr_values(claims: str | None) -> list[str]:
+    """The acr values of an essential ``acr`` claim request (OIDC Core §5.5.1.1), or none.
+
+    A malformed ``claims`` parameter asks for nothing here; the protocol layer
+    reports it. Voluntary acr claims are hints and set no minimum.
+    """
+    try:
+        requested = json.loads(claims) if claims else {}
+    except ValueError:
+        return []
+    values: list[str] = []
+    for target in ("id_token", "userinfo"):
+        member = requested.get(target) if isinstance(requested, dict) else None
+        acr = member.get("acr") if isinstance(member, dict) else None
+        if isinstance(acr, dict) and acr.get("essential") is True:
+            if isinstance(acr.get("value"), str):
+                values.append(acr["value"])
+            values += [value for value in acr.get("values") or [] if isinstance(value, str)]
+    return values
+
+
+def requirement_for(
+    *, levels: Levels, acr_values: str | None, max_age: str | None, prompt: str | None, claims: str | None = None
+) -> Requirement:
+    """acr_values and an essential acr claim are both minimums (ID-porten): the stricter one wins."""
+    minimums = [
+        found
+        for found in (levels.minimum_of((acr_values or "").split()), levels.minimum_of(essential_acr_values(claims)))
+        if found
+    ]
+    min_acr = max(minimums, key=levels.rank) if minimums else levels.order[0]
     age = int(max_age) if max_age and max_age.isdigit() else None
     return Requirement(min_acr=min_acr, max_age=age, force_login="login" in (prompt or "").split())
+
+
+def can_step_up(*, requirement: Requirement, session: SessionFacts, now: datetime) -> bool:
+    """A session too low for the request but otherwise fresh needs only a stronger second factor, not the password."""
+    if requirement.force_login:
+        return False
+    return requirement.max_age is None or now - session.auth_time <= timedelta(seconds=requirement.max_age)
 
 
 def session_meets(*, levels: Levels, requirement: Requirement, session: SessionFacts, now: datetime) -> bool:

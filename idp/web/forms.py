@@ -22,3 +22,53 @@ class LoginForm(FlaskForm):
 
 class CancelForm(FlaskForm):
     tx = HiddenField()
+
+
+class ChooseForm(FlaskForm):
+    tx = HiddenField()
+    factor = HiddenField(validators=[DataRequired(), Length(max=32)])
+
+
+class PhoneForm(FlaskForm):
+    phone = StringField(
+        _l("Mobile number"),
+        validators=[DataRequired(), Length(max=20)],
+        render_kw={"autocomplete": "tel", "inputmode": "tel", "type": "tel"},
+    )
+
+
+class ProfileCodeForm(FlaskForm):
+    code = StringField(
+        _l("Code"),
+        validators=[DataRequired(), Length(max=12)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
+    )
+
+
+class FactorForm(FlaskForm):
+    factor = HiddenField(validators=[DataRequired(), Length(max=32)])
+    confirm = HiddenField()
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)],
+                            render_kw={"autocomplete": "current-password"})
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)],
+                        render_kw={"autocomplete": "new-password"})
+    repeat = PasswordField(_l("Repeat the new password"), validators=[DataRequired(), Length(max=1024)],
+                           render_kw={"autocomplete": "new-password"})
+
+
+class ActivationOrderForm(FlaskForm):
+    pid = LoginForm.pid
+    password = LoginForm.password
+
+
+class ActivationForm(FlaskForm):
+    pid = LoginForm.pid
+    password = LoginForm.password
+    code = StringField(
+        _l("Activation code from the letter"),
+        validators=[DataRequired(), Length(max=32)],
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"},
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 
@@ -45,7 +46,7 @@ def demo(tmp_path_factory):
     rp_server = make_server("127.0.0.1", rp_port, rp, threaded=True)
     thread = threading.Thread(target=rp_server.serve_forever, daemon=True)
     thread.start()
-    yield rp_url, loaded["citizens"][0]
+    yield rp_url, {**loaded["citizens"][0], "sms_outbox": loaded["sms"]["outbox"]}
     rp_server.shutdown()
     server.close()
 
@@ -83,10 +84,17 @@ def test_citizen_logs_in_through_the_hosted_page_without_javascript(demo, page):
     page.get_by_label("Fødselsnummer").fill(citizen["pid"])
     page.get_by_label("Passord").fill(citizen["password"])
     page.get_by_role("button", name="Neste", exact=True).click()
+    # The second factor: the demo citizens get codes by SMS, which the file gateway writes to the outbox.
+    with open(citizen["sms_outbox"], encoding="utf-8") as outbox:
+        text = json.loads(outbox.read().splitlines()[-1])["text"]
+    assert "Demotjenesten" in text
+    page.get_by_label("Kode", exact=True).fill(re.search(r"\b\d{5}\b", text).group(0))
+    page.get_by_role("button", name="Logg inn", exact=True).click()
     page.wait_for_url(rp_url + "/")
     claims = json.loads(page.locator("#claims").inner_text())
     assert claims["id_token"]["pid"] == citizen["pid"]
-    assert claims["id_token"]["acr"] == "idporten-loa-low"
+    assert claims["id_token"]["acr"] == "idporten-loa-substantial"
+    assert claims["id_token"]["amr"] == ["pwd", "sms", "mfa"]
     assert claims["userinfo"]["name"] == citizen["name"]
 
 

@@ -23,7 +23,8 @@ CALLBACK = "http://127.0.0.1:9/callback"  # never contacted: the test reads the 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     data = tmp_path_factory.mktemp("live")
-    env = base_env(data)
+    # A protocol test: the password alone logs in (the second factor has its own live test in tests/mfa).
+    env = base_env(data, IDP_ASSURANCE_PASSWORD_ONLY="true")
     idp(env, "db", "upgrade")
     idp(env, "keys", "init")
     pid = generate_pid(birth_date=date(1970, 1, 31), synthetic=True)

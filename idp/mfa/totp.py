@@ -1,0 +1,79 @@
+"""TOTP (RFC 6238) from an authenticator app; a time step once accepted is never accepted again."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+import pyotp
+from flask_babel import lazy_gettext as _l
+
+from idp.clock import now
+from idp.config import Config, TotpConfig
+from idp.mfa import enrolment as rows
+from idp.mfa.factor import Challenge, CodeForm, Outcome
+from idp.models import Citizen, EnrolledFactor
+
+
+class TotpFactor:
+    name = "totp"
+    label = _l("Code from an authenticator app")
+    template = "login/factor_totp.html"
+    form_class = CodeForm
+    sends_code = False
+    amr_values = {"rfc8176": ["otp"], "idporten": ["Minid-TOTP"]}
+
+    def __init__(self, config: TotpConfig):
+        self.config = config
+
+    def _totp(self, secret: str) -> pyotp.TOTP:
+        return pyotp.TOTP(secret, digits=self.config.digits, interval=self.config.period)
+
+    def enrolled(self, citizen: Citizen) -> bool:
+        row = rows.enrolment(citizen, self.name)
+        return row is not None and bool(row.secret)
+
+    def start(self, citizen: Citizen, state: dict, *, service: str) -> Challenge:
+        return Challenge()
+
+    def verify(self, citizen: Citizen, state: dict, response: Mapping[str, str]) -> Outcome:
+        row = rows.enrolment(citizen, self.name)
+        if row is None or not row.secret:
+            return Outcome(False, "wrong")
+        return self.accept(row, response.get("code", ""))
+
+    def matching_timecode(self, secret: str, code: str) -> int | None:
+        """The time step within the window whose code this is, or None."""
+        totp = self._totp(secret)
+        current = totp.timecode(now())
+        code = code.strip()
+        for step in range(current - self.config.valid_window, current + self.config.valid_window + 1):
+            if hmac.compare_digest(totp.generate_otp(step), code):
+                return step
+        return None
+
+    def accept(self, row: EnrolledFactor, code: str) -> Outcome:
+        step = self.matching_timecode(row.secret or "", code)
+        if step is None:
+            return Outcome(False, "wrong")
+        if row.last_timecode is not None and step <= row.last_timecode:
+            return Outcome(False, "replay")
+        row.last_timecode = step
+        return Outcome(True)
+
+    def new_secret(self) -> str:
+        return pyotp.random_base32()
+
+    def provisioning_uri(self, citizen: Citizen, secret: str) -> str:
+        # The app shows the name, not the identity number: phones get lost.
+        return self._totp(secret).provisioning_uri(name=citizen.name, issuer_name=self.config.issuer)
+
+    def enrol(self, citizen: Citizen, secret: str, *, confirmed_timecode: int | None = None) -> EnrolledFactor:
+        return rows.enrol(citizen, self.name, secret=secret, last_timecode=confirmed_timecode)
+
+    def remove(self, citizen: Citizen) -> None:
+        rows.remove(citizen, self.name)
+
+
+def make(config: Config) -> TotpFactor:
+    return TotpFactor(config.totp)

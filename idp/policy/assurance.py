@@ -1,0 +1,119 @@
+"""Which second factors a citizen may use now, what level a login reaches, and its amr.
+
+Each factor's level and acceptance dates come from its config section (the
+section is named like the factor). The chain asks; this module decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from idp.config import Config, ConfigError, FactorConfig
+from idp.policy.levels import Levels
+from idp.policy.requirement import Requirement
+
+AMR_PROFILES = ("rfc8176", "idporten")
+
+
+def _date(value: str, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+@dataclass(frozen=True)
+class FactorRule:
+    """One factor's level and dates. Dates are whole UTC days: ``accept_until`` 2023-01-01 refuses from its midnight."""
+
+    name: str
+    level: str
+    enrol_until: date | None = None
+    accept_from: date | None = None
+    accept_until: date | None = None
+
+    def accepted(self, at: datetime) -> bool:
+        day = at.date()
+        if self.accept_from and day < self.accept_from:
+            return False
+        return not (self.accept_until and day >= self.accept_until)
+
+    def enrollable(self, at: datetime) -> bool:
+        return self.accepted(at) and not (self.enrol_until and at.date() >= self.enrol_until)
+
+
+class AssurancePolicy:
+    def __init__(self, config: Config, levels: Levels):
+        self.levels = levels
+        self.password_level = config.assurance.password_level
+        self.password_only = config.assurance.password_only
+        if config.assurance.amr_profile not in AMR_PROFILES:
+            raise ConfigError(f"assurance.amr_profile must be one of {', '.join(AMR_PROFILES)}")
+        self.amr_profile = config.assurance.amr_profile
+        self.rules: dict[str, FactorRule] = {}
+        for name in config.assurance.factors:
+            section = getattr(config, name, None)
+            if not isinstance(section, FactorConfig):
+                raise ConfigError(f"assurance.factors names {name!r}, which has no config section")
+            self.rules[name] = FactorRule(
+                name=name,
+                level=section.level,
+                enrol_until=_date(section.enrol_until, f"{name}.enrol_until"),
+                accept_from=_date(section.accept_from, f"{name}.accept_from"),
+                accept_until=_date(section.accept_until, f"{name}.accept_until"),
+            )
+        for name, level in [("assurance.password_level", self.password_level)] + [
+            (f"{rule.name}.level", rule.level) for rule in self.rules.values()
+        ]:
+            if not levels.known(level):
+                raise ConfigError(f"{name} = {level!r} is not one of assurance.levels")
+
+    def usable(self, enrolled: Iterable[str], requirement: Requirement, at: datetime) -> list[str]:
+        """The enrolled factors accepted now that reach the required level, in configured order."""
+        have = set(enrolled)
+        return [
+            rule.name
+            for rule in self.rules.values()
+            if rule.name in have and rule.accepted(at) and self.levels.at_least(rule.level, requirement.min_acr)
+        ]
+
+    def phased_out(self, enrolled: Iterable[str], at: datetime) -> list[str]:
+        """Enrolled factors no longer accepted: the citizen must be told, not silently left without a way in."""
+        return [name for name in enrolled if name in self.rules and not self.rules[name].accepted(at)]
+
+    def password_suffices(self, requirement: Requirement) -> bool:
+        return self.password_only and self.levels.at_least(self.password_level, requirement.min_acr)
+
+    def reached(self, factors: Sequence[str]) -> str:
+        """The level a completed chain reached: the highest of the password and the factors used."""
+        return max([self.password_level, *(self.rules[name].level for name in factors)], key=self.levels.rank)
+
+    def enrollable(self, name: str, at: datetime) -> bool:
+        return name in self.rules and self.rules[name].enrollable(at)
+
+    def phase_out_notice(self, name: str, at: datetime, *, warn_days: int = 366) -> date | None:
+        """The date a still-accepted factor stops working, when that is near enough to warn about."""
+        rule = self.rules.get(name)
+        if rule and rule.accept_until and rule.accepted(at) and rule.accept_until - at.date() <= timedelta(warn_days):
+            return rule.accept_until
+        return None
+
+    def combine_amr(self, password_amr: Sequence[str], factor_amr: Sequence[dict[str, list[str]]]) -> list[str]:
+        """The amr claim in the configured vocabulary, from each factor's values per profile.
+
+        RFC 8176 lists every method and adds ``mfa`` when more than one was
+        used. ID-porten names only the second factor (Minid-OTC ...); with no
+        second factor, which ID-porten never has, the RFC 8176 ``pwd`` stands.
+        """
+        if not factor_amr:
+            return list(password_amr)
+        values: list[str] = list(password_amr) if self.amr_profile == "rfc8176" else []
+        for amr in factor_amr:
+            values += [value for value in amr[self.amr_profile] if value not in values]
+        if self.amr_profile == "rfc8176":
+            values.append("mfa")
+        return values

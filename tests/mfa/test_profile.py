@@ -1,0 +1,225 @@
+"""Min profil: logging in to it, adding and removing factors, password, recent logins, activation letters."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+import sqlalchemy as sa
+
+from idp.extensions import db
+from idp.mfa.enrolment import enrol, enrolment, enrolments
+from idp.models import AuditEvent
+from tests.conftest import PASSWORD
+from tests.mfa.flows import AFTER_CUTOFF, BEFORE_CUTOFF, hidden, password_step, submit_code, submit_password, tx_of
+
+
+def _profile(client, citizen, outbox):
+    """Log in to the profile through the hosted login with password + SMS; returns the profile page's HTML."""
+    start = client.get("/profile")
+    assert start.status_code == 302 and start.location.endswith("/profile/login")
+    login = client.get(start.location)
+    response = submit_password(client, login.location, pid=citizen.pid)
+    tx = tx_of(response.location)
+    client.get(response.location)
+    done = submit_code(client, tx, outbox.last_code())
+    assert done.status_code == 302 and done.location.endswith("/profile")
+    page = client.get("/profile")
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
+
+
+def _with_sms(citizen, phone="+4791234567"):
+    enrol(citizen, "sms", phone=phone)
+    db.session.commit()
+
+
+def test_change_phone_confirmed_by_code(app, citizen, rp, outbox):
+    _with_sms(citizen)
+    client = app.test_client()
+    html = _profile(client, citizen, outbox)
+    assert "Recent logins" in html and "idporten-loa-substantial" in html
+    page = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"})
+    assert page.status_code == 200
+    assert outbox.messages()[-1]["to"] == "+4798765432"
+    confirm = page.get_data(as_text=True)
+    wrong = client.post("/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": "x"})
+    assert wrong.status_code == 400
+    assert enrolment(citizen, "sms").phone == "+4791234567"
+    done = client.post(
+        "/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()}
+    )
+    assert "Codes by SMS are turned on" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert enrolment(citizen, "sms").phone == "+4798765432"
+    assert citizen.phone == "+4798765432" and citizen.phone_verified
+
+
+def test_enrol_totp_with_qr(app, citizen, rp, outbox, clock):
+    _with_sms(citizen)
+    client = app.test_client()
+    _profile(client, citizen, outbox)
+    page = client.get("/profile/totp").get_data(as_text=True)
+    assert 'src="data:image/svg+xml' in page
+    secret = re.search(r"<code>([A-Z2-7]+)</code>", page).group(1)
+    code = pyotp.TOTP(secret).at(clock())
+    wrong = client.post("/profile/totp", data={"csrf_token": hidden(page, "csrf_token"), "code": "000000"})
+    assert wrong.status_code == 400
+    done = client.post("/profile/totp", data={"csrf_token": hidden(page, "csrf_token"), "code": code})
+    assert "authenticator app is set up" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert enrolment(citizen, "totp").secret == secret
+    # The confirming code was used: it cannot log in.
+    totp = app.extensions["idp.chain"].factors["totp"]
+    assert totp.verify(citizen, {}, {"code": code}).reason == "replay"
+
+
+def test_removing_the_last_substantial_factor_needs_confirmation(app, citizen, rp, outbox):
+    _with_sms(citizen)
+    client = app.test_client()
+    html = _profile(client, citizen, outbox)
+    ask = client.post("/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms"})
+    assert "Remove it anyway" in ask.get_data(as_text=True)
+    assert enrolment(citizen, "sms") is not None
+    done = client.post(
+        "/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms", "confirm": "yes"}
+    )
+    assert done.status_code == 200
+    db.session.expire_all()
+    assert enrolment(citizen, "sms") is None
+    assert db.session.scalars(sa.select(AuditEvent).filter_by(event="profile.factor_removed")).one()
+
+
+def test_removing_one_of_two_and_preferring(app, citizen, rp, outbox):
+    _with_sms(citizen)
+    app.extensions["idp.chain"].factors["totp"].enrol(citizen, pyotp.random_base32())
+    db.session.commit()
+    client = app.test_client()
+    client.get("/profile/login")
+    # Two factors: the login asks which; choose SMS.
+    login = client.get(client.get("/profile/login").location)
+    response = submit_password(client, login.request.path + "?" + login.request.query_string.decode(), pid=citizen.pid)
+    tx = tx_of(response.location)
+    html = client.get(response.location).get_data(as_text=True)
+    client.post("/login/choose", data={"csrf_token": hidden(html, "csrf_token"), "tx": tx, "factor": "sms"})
+    client.get(f"/login/step?tx={tx}")
+    assert submit_code(client, tx, outbox.last_code()).location.endswith("/profile")
+    html = client.get("/profile").get_data(as_text=True)
+    preferred = client.post("/profile/preferred", data={"csrf_token": hidden(html, "csrf_token"), "factor": "totp"})
+    assert "Your choice is saved" in preferred.get_data(as_text=True)
+    assert [row.name for row in enrolments(citizen) if row.preferred] == ["totp"]
+    removed = client.post("/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms"})
+    assert "was removed" in removed.get_data(as_text=True)  # TOTP still reaches substantial: no question
+
+
+def test_change_password(app, citizen, rp, outbox):
+    _with_sms(citizen)
+    client = app.test_client()
+    html = _profile(client, citizen, outbox)
+    token = hidden(html, "csrf_token")
+    wrong = client.post(
+        "/profile/password",
+        data={"csrf_token": token, "current": "nope", "new": "nytt-passord-9", "repeat": "nytt-passord-9"},
+    )
+    assert "current password is wrong" in wrong.get_data(as_text=True)
+    short = client.post(
+        "/profile/password", data={"csrf_token": token, "current": PASSWORD, "new": "kort", "repeat": "kort"}
+    )
+    assert "at least 8" in short.get_data(as_text=True)
+    done = client.post(
+        "/profile/password",
+        data={"csrf_token": token, "current": PASSWORD, "new": "nytt-passord-9", "repeat": "nytt-passord-9"},
+    )
+    assert "Your password is changed" in done.get_data(as_text=True)
+    assert password_step(app.test_client(), citizen, password="nytt-passord-9").status_code == 302
+
+
+def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outbox, clock, tmp_path):
+    clock.current = BEFORE_CUTOFF
+    app.extensions["idp.chain"].factors["pin"].issue_letter(citizen)
+    db.session.commit()
+    clock.current = AFTER_CUTOFF
+    client = app.test_client()
+    page = client.get("/profile/activation").get_data(as_text=True)
+    ordered = client.post(
+        "/profile/activation", data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD}
+    )
+    assert "on its way" in ordered.get_data(as_text=True)
+    [letter] = (tmp_path / "letters").glob("*-activation-*.txt")
+    text = letter.read_text()
+    assert "Storgata 1" in text
+    code = re.search(r"\d{4}-\d{4}-\d{4}", text).group(0)
+    again = client.post(
+        "/profile/activation", data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD}
+    )
+    assert again.status_code == 400 and "already sent" in again.get_data(as_text=True)
+    page = client.get("/profile/activate").get_data(as_text=True)
+    token = hidden(page, "csrf_token")
+    bad = client.post(
+        "/profile/activate",
+        data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": "0000-0000-0000"},
+    )
+    assert bad.status_code == 400
+    good = client.post(
+        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
+    )
+    html = good.get_data(as_text=True)
+    action = re.search(r'action="([^"]*activate/phone[^"]*)"', html).group(1).replace("&amp;", "&")
+    confirm = client.post(action, data={"csrf_token": token, "phone": "+4791112222"})
+    confirm_html = confirm.get_data(as_text=True)
+    action = re.search(r'action="([^"]*activate/confirm[^"]*)"', confirm_html).group(1).replace("&amp;", "&")
+    wrong = client.post(action, data={"csrf_token": token, "code": "00000" if outbox.last_code() != "00000" else "1"})
+    assert wrong.status_code == 400 and "activate/phone" in wrong.get_data(as_text=True)  # may try again
+    done = client.post(action, data={"csrf_token": token, "code": outbox.last_code()})
+    assert "Codes by SMS are turned on" in done.get_data(as_text=True)
+    # The letter's code is spent; the citizen now logs in with password + SMS.
+    reuse = client.post(
+        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
+    )
+    assert reuse.status_code == 400
+    db.session.expire_all()
+    assert enrolment(citizen, "sms").phone == "+4791112222"
+    tx = tx_of(password_step(client, citizen, prompt="login").location)
+    client.get(f"/login/step?tx={tx}")
+    assert submit_code(client, tx, outbox.last_code()).location.startswith("/authorize/resume")
+
+
+def test_a_low_session_must_step_up_before_changing_strong_factors(app, citizen, rp, outbox, clock):
+    clock.current = BEFORE_CUTOFF
+    _row, codes = app.extensions["idp.chain"].factors["pin"].issue_letter(citizen)
+    _with_sms(citizen)
+    client = app.test_client()
+    tx = tx_of(password_step(client, citizen).location)
+    html = client.get(f"/login/step?tx={tx}").get_data(as_text=True)
+    client.post("/login/choose", data={"csrf_token": hidden(html, "csrf_token"), "tx": tx, "factor": "pin"})
+    number = int(re.search(r"PIN code number (\d+)", client.get(f"/login/step?tx={tx}").get_data(as_text=True))[1])
+    submit_code(client, tx, dict(codes)[number])
+    # Password + PIN is low; this citizen can reach substantial, so the profile asks for SMS first.
+    start = client.get("/profile")
+    assert start.status_code == 302 and "acr=idporten-loa-substantial" in start.location
+    step_up = client.get(client.get(start.location).location)
+    assert step_up.status_code == 302 and step_up.location.startswith("/login/step")
+    tx = tx_of(step_up.location)
+    client.get(step_up.location)
+    assert submit_code(client, tx, outbox.last_code()).location.endswith("/profile")
+    assert client.get("/profile").status_code == 200
+
+
+def test_pin_only_citizen_may_add_sms_from_a_low_session(app, citizen, rp, outbox, clock):
+    clock.current = BEFORE_CUTOFF
+    _row, codes = app.extensions["idp.chain"].factors["pin"].issue_letter(citizen)
+    db.session.commit()
+    client = app.test_client()
+    login = client.get(client.get("/profile/login").location)
+    response = submit_password(client, login.request.path + "?" + login.request.query_string.decode(), pid=citizen.pid)
+    tx = tx_of(response.location)
+    number = int(re.search(r"PIN code number (\d+)", client.get(response.location).get_data(as_text=True))[1])
+    assert submit_code(client, tx, dict(codes)[number]).location.endswith("/profile")
+    html = client.get("/profile").get_data(as_text=True)
+    page = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "91234567"})
+    confirm = page.get_data(as_text=True)
+    client.post(
+        "/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()}
+    )
+    db.session.expire_all()
+    assert enrolment(citizen, "sms").phone == "+4791234567"
