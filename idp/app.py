@@ -71,10 +71,14 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.server"] = make_server(app)
 
     from idp.oidc.endpoints import bp as oidc_bp
+    from idp.oidc.logout import bp as logout_bp
+    from idp.oidc.registration import bp as registration_bp
     from idp.web.login import bp as login_bp
     from idp.web.pages import bp as pages_bp
 
     app.register_blueprint(oidc_bp)
+    app.register_blueprint(logout_bp)
+    app.register_blueprint(registration_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(pages_bp)
     app.after_request(_security_headers)

@@ -282,6 +282,11 @@ def _client_json(client: Client) -> dict:
         "subject_type": client.subject_type,
         "jwks_uri": client.jwks_uri,
         "has_jwks": client.jwks is not None,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "frontchannel_logout_uri": client.frontchannel_logout_uri,
+        "request_uris": client.request_uris,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "sector_identifier_uri": client.sector_identifier_uri,
     }
 
 
@@ -308,17 +313,36 @@ def _validate_uri(uri: str) -> str:
               help="Default from config (pairwise).")
 @click.option("--jwks", "jwks_file", type=click.File("r"), help="JSON file with the client's public keys (private_key_jwt).")
 @click.option("--jwks-uri")
+@click.option("--backchannel-logout-uri", help="Receives logout tokens (OIDC Back-Channel Logout).")
+@click.option("--frontchannel-logout-uri", help="Loaded in an iframe at logout (OIDC Front-Channel Logout).")
+@click.option("--request-uri", "request_uris", multiple=True, help="A request object URI the client may send.")
+@click.option("--request-object-alg", type=click.Choice(["none", "RS256", "PS256", "ES256"]), default=None,
+              help="Only accept request objects with this alg (default: any supported).")
+@click.option("--require-par", is_flag=True, help="Accept only pushed authorization requests (RFC 9126).")
+@click.option("--sector-identifier-uri", help="JSON list of the redirect URIs sharing one pairwise sector; fetched now.")
 @click.option("--client-id", help="Default: random.")
 @click.option("--client-secret", envvar="IDP_NEW_CLIENT_SECRET", help="Default: random (printed once).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
 def clients_add(name, redirect_uris, post_logout_redirect_uris, auth_method, grant_types, scope, id_token_alg,
-                subject_type, jwks_file, jwks_uri, client_id, client_secret, as_json) -> None:
+                subject_type, jwks_file, jwks_uri, backchannel_logout_uri, frontchannel_logout_uri, request_uris,
+                request_object_alg, require_par, sector_identifier_uri, client_id, client_secret, as_json) -> None:
     """Register a relying party. The secret is shown once; only its hash is kept."""
     from flask import current_app
 
-    for uri in (*redirect_uris, *post_logout_redirect_uris):
+    from idp.oidc.registration import RegistrationError, check_sector_identifier
+
+    for uri in (*redirect_uris, *post_logout_redirect_uris, *request_uris):
         _validate_uri(uri)
+    for uri in (backchannel_logout_uri, frontchannel_logout_uri, sector_identifier_uri):
+        if uri:
+            _validate_uri(uri)
+    sector = None
+    if sector_identifier_uri:
+        try:
+            sector = check_sector_identifier(sector_identifier_uri, list(redirect_uris))
+        except RegistrationError as exc:
+            raise Failure(exc.description) from None
     jwks = json.load(jwks_file) if jwks_file else None
     if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
         raise Failure("private_key_jwt needs --jwks or --jwks-uri")
@@ -340,6 +364,13 @@ def clients_add(name, redirect_uris, post_logout_redirect_uris, auth_method, gra
         subject_type=subject_type or current_app.config["IDP"].subject.default_type,
         jwks=jwks,
         jwks_uri=jwks_uri,
+        backchannel_logout_uri=backchannel_logout_uri,
+        frontchannel_logout_uri=frontchannel_logout_uri,
+        request_uris=list(request_uris),
+        request_object_signing_alg=request_object_alg,
+        require_pushed_authorization_requests=require_par,
+        sector_identifier_uri=sector_identifier_uri,
+        sector_identifier=sector,
     )
     db.session.add(client)
     db.session.commit()
@@ -402,7 +433,13 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
     host = host or config.server.host
     port = port or config.server.port
     if dev:
-        _make_app().run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        # Werkzeug directly: Flask's app.run() refuses to start inside a Flask CLI command.
+        # The served app loads its signing keys (the CLI's own app does not).
+        from werkzeug.serving import run_simple
+
+        from idp.app import create_app
+
+        run_simple(host, port, create_app(), threaded=True, use_reloader=False, use_debugger=False)
         return
     workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
     os.execvp(  # noqa: S606 - replaces this process with gunicorn, arguments are ours

@@ -98,6 +98,14 @@ class I18nConfig:
 
 
 @dataclass(frozen=True)
+class RegistrationConfig:
+    # Dynamic client registration (RFC 7591/7592, OIDC Registration): off unless enabled.
+    enabled: bool = False
+    # Bearer token a registering client must present; registration refuses everyone while empty.
+    initial_access_token: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -109,6 +117,7 @@ class Config:
     citizens: CitizensConfig = field(default_factory=CitizensConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
     i18n: I18nConfig = field(default_factory=I18nConfig)
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property

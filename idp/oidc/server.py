@@ -25,6 +25,8 @@ from idp.extensions import db
 from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
 from idp.models.oauth import digest
 from idp.oidc.id_token import build_id_token
+from idp.oidc.introspection import IntrospectionEndpoint
+from idp.oidc.revocation import RevocationEndpoint
 
 TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -39,10 +41,14 @@ class Authentication:
     amr: list[str]
     sid: str | None
     grant_id: str
+    claims: dict | None = None  # the `claims` request parameter (OIDC Core §5.5)
 
     @classmethod
-    def from_session(cls, session: LoginSession) -> Authentication:
-        return cls(session.citizen, session.auth_time, session.acr, list(session.amr), session.sid, secrets.token_urlsafe(16))
+    def from_session(cls, session: LoginSession, claims: dict | None = None) -> Authentication:
+        return cls(
+            session.citizen, session.auth_time, session.acr, list(session.amr), session.sid,
+            secrets.token_urlsafe(16), claims,
+        )
 
 
 class Server(AuthorizationServer):
@@ -77,6 +83,7 @@ class Server(AuthorizationServer):
                 acr=auth.acr,
                 amr=auth.amr,
                 sid=auth.sid,
+                claims=auth.claims,
             )
         )
         db.session.commit()
@@ -111,6 +118,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 acr=auth.acr,
                 amr=auth.amr,
                 sid=auth.sid,
+                claims=auth.claims,
                 expires_at=now() + timedelta(seconds=lifetime),
             )
         )
@@ -147,6 +155,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             amr=authorization_code.get_amr(),
             sid=authorization_code.sid,
             grant_id=authorization_code.grant_id,
+            claims=authorization_code.claims,
         )
 
 
@@ -177,6 +186,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             amr=list(refresh_token.amr),
             sid=refresh_token.sid,
             grant_id=refresh_token.grant_id,
+            claims=refresh_token.claims,
         )
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
@@ -196,6 +206,7 @@ class _IdToken:
             scope=token.get("scope", ""),
             nonce=code.get_nonce() if code is not None else None,
             access_token=token.get("access_token"),
+            claims_request=request.user.claims,
         )
 
 
@@ -203,6 +214,12 @@ class OpenIDCode(_IdToken, oidc_grants.OpenIDCode):
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         # Nonce replay is the relying party's check (OIDC Core §3.1.3.7 step 11).
         return False
+
+    def __call__(self, grant) -> None:
+        # Authlib's prompt handling is left out: the authorization endpoint decides
+        # prompt, max_age and id_token_hint itself (idp/oidc/prompt.py).
+        grant.register_hook("after_create_token_response", self.process_token)
+        grant.register_hook("after_validate_authorization_request_payload", self.validate_openid_authorization_request)
 
 
 class OpenIDRefresh(_IdToken, oidc_grants.OpenIDToken):
@@ -261,4 +278,6 @@ def make_server(app) -> Server:
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDCode(require_nonce=False)])
     server.register_grant(RefreshTokenGrant, [OpenIDRefresh()])
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
     return server
