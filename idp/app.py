@@ -95,10 +95,23 @@ def _select_locale() -> str:
     chosen = request.args.get("lang") or request.cookies.get("lang")
     if chosen in locales:
         return chosen
-    for wanted in (request.values.get("ui_locales") or "").split():
+    for wanted in _ui_locales().split():
         if wanted.split("-")[0] in locales:
             return wanted.split("-")[0]
     return request.accept_languages.best_match(locales) or current_app.config["IDP"].i18n.default_locale
+
+
+def _ui_locales() -> str:
+    """The relying party's ui_locales (OIDC Core §3.1.2.1): on /authorize, or kept in the login transaction."""
+    if request.values.get("ui_locales"):
+        return request.values["ui_locales"]
+    tx_id = request.values.get("tx")
+    if tx_id and request.blueprint == "login":
+        from idp import transactions
+
+        tx = transactions.load(tx_id)
+        return (tx.params.get("ui_locales") or "") if tx else ""
+    return ""
 
 
 def _security_headers(response):

@@ -165,14 +165,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         found = db.session.scalar(sa.select(Token).filter_by(refresh_token_hash=digest(refresh_token)))
-        if found is None or found.revoked_at is not None:
-            return None
-        if found.client_id != self.request.client.client_id:
+        if found is None or found.client_id != self.request.client.client_id:
             return None
         if found.refreshed_at is not None:
             # A rotated refresh token came back: someone holds a copy. Revoke the family.
+            # (Checked before revoked_at: rotation marks the old token revoked too.)
             revoke_grant(found.grant_id)
             db.session.commit()
+            return None
+        if found.revoked_at is not None:
             return None
         if found.refresh_expires_at is not None and found.refresh_expires_at <= now():
             return None
