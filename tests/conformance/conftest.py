@@ -60,9 +60,10 @@ def provider(tmp_path_factory, receiver) -> Provider:
         "pkjwt": _add_client(env, "pkjwt", "--jwks", str(jwks_file), "--request-uri",
                              receiver.url + "/request/unsigned", "--request-uri", receiver.url + "/request/signed",
                              auth="private_key_jwt", key=key),
-        "logout": _add_client(env, "logout", "--post-logout-redirect-uri", "https://rp.example/logged-out",
-                              "--backchannel-logout-uri", receiver.url + "/backchannel",
-                              "--frontchannel-logout-uri", "https://rp.example/frontchannel"),
+        "backchannel": _add_client(env, "backchannel", "--post-logout-redirect-uri", "https://rp.example/logged-out",
+                                   "--backchannel-logout-uri", receiver.url + "/backchannel"),
+        "frontchannel": _add_client(env, "frontchannel", "--post-logout-redirect-uri", "https://rp.example/logged-out",
+                                    "--frontchannel-logout-uri", "https://rp.example/frontchannel?from=op"),
         "par": _add_client(env, "par", "--require-par"),
     }
     server = LiveServer(env)
