@@ -203,7 +203,7 @@ def pushed_authorization_request():
         client = server.authenticate_client(oauth_request, TOKEN_ENDPOINT_AUTH_METHODS, "pushed_authorization_request")
         params = {k: v for k, v in request.form.to_dict(flat=True).items() if k not in _CLIENT_AUTH_PARAMS}
         if "request_uri" in params:
-            raise InvalidRequestError("request_uri cannot be pushed (RFC 9126 §2.1).")
+            raise InvalidRequestError("request_uri cannot be pushed (RFC 9126, section 2.1).")
         if params.setdefault("client_id", client.client_id) != client.client_id:
             raise InvalidRequestError("client_id differs from the authenticated client.")
         params = expand_request_object(params, client)

@@ -153,7 +153,7 @@ def code_flow(provider: Provider, rp: RP, **kwargs) -> Flow:
     assert answer.status_code == 200, answer.text
     check_token_response(answer)
     flow.tokens = answer.json()
-    if "openid" in flow.params.get("scope", "").split():
+    if "id_token" in flow.tokens:
         flow.claims = check_id_token(provider, flow.tokens["id_token"], rp, nonce=flow.params.get("nonce"),
                                      access_token=flow.tokens["access_token"])
     return flow
@@ -163,7 +163,8 @@ def check_success_callback(provider: Provider, flow: Flow) -> None:
     callback = flow.callback
     assert "error" not in callback, callback
     assert callback.get("code")
-    assert callback.get("state") == flow.params.get("state")
+    if "state" in flow.params:
+        assert callback.get("state") == flow.params["state"]
     assert callback.get("iss") == provider.metadata["issuer"]  # RFC 9207
 
 
