@@ -7,23 +7,27 @@ the login (level, factors, auth_time) and never decides them.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from joserfc.jwk import KeySet
 
 from idp.clock import now
 from idp.extensions import db
 from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
 from idp.models.oauth import digest
+from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
 from idp.oidc.revocation import RevocationEndpoint
@@ -253,17 +257,24 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def get_audiences(self) -> list[str]:
+        # The issuer, or the URL of the endpoint being called (token, PAR, revocation, introspection).
         issuer = current_app.config["IDP"].server.issuer
-        return [issuer, issuer.rstrip("/") + url_for("oidc.token")]
+        return [issuer, issuer.rstrip("/") + url_for("oidc.token"), issuer.rstrip("/") + request.path]
 
     def validate_jti(self, claims: dict, jti: str) -> bool:
         store = current_app.extensions["idp.store"]
         return store.add("client_assertion_jti", f"{claims['sub']}:{jti}", {}, ttl=600)
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
-        if not client.jwks:
-            raise ValueError("client has no registered keys")
-        return KeySet.import_key_set(client.jwks)
+        # The assertion's kid lets a client that rotated its jwks_uri keys be refetched at once.
+        kid = None
+        with contextlib.suppress(ValueError, IndexError):
+            header = json.loads(base64.urlsafe_b64decode(request.form["client_assertion"].split(".")[0] + "=="))
+            kid = header.get("kid") if isinstance(header, dict) else None
+        try:
+            return client_keyset(client, kid=kid)
+        except ClientKeysError as exc:
+            raise InvalidClientError(description=str(exc)) from None
 
 
 def make_server(app) -> Server:
