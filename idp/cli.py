@@ -319,7 +319,7 @@ def _validate_uri(uri: str) -> str:
 @click.option("--request-object-alg", type=click.Choice(["none", "RS256", "PS256", "ES256"]), default=None,
               help="Only accept request objects with this alg (default: any supported).")
 @click.option("--require-par", is_flag=True, help="Accept only pushed authorization requests (RFC 9126).")
-@click.option("--sector-identifier-uri", help="JSON list of the redirect URIs sharing one pairwise sector; fetched now.")
+@click.option("--sector-identifier-uri", help="JSON list of redirect URIs sharing one pairwise sector; fetched now.")
 @click.option("--client-id", help="Default: random.")
 @click.option("--client-secret", envvar="IDP_NEW_CLIENT_SECRET", help="Default: random (printed once).")
 @click.option("--json", "as_json", is_flag=True)

@@ -31,7 +31,7 @@ def parse_claims(raw: str | None) -> dict | None:
         requested = value.get(member)
         if requested is None:
             continue
-        if not isinstance(requested, dict) or any(v is not None and not isinstance(v, dict) for v in requested.values()):
+        if not isinstance(requested, dict) or not all(v is None or isinstance(v, dict) for v in requested.values()):
             raise InvalidRequestError(f"claims.{member} must map claim names to null or an object.")
         parsed[member] = requested
     return parsed

@@ -1,8 +1,10 @@
-"""The protocol endpoints: discovery, JWKS, authorization, token, userinfo.
+"""The protocol endpoints: discovery, JWKS, authorization, PAR, token, revocation, introspection, userinfo.
 
-The authorization endpoint turns a request into a Requirement and asks
-whether the current session meets it; if not, it hands the request to the
-login pages as a LoginTransaction and resumes it when they are done.
+The authorization endpoint first finds the request's real parameters (plain,
+pushed, or in a request object), lets Authlib validate them, then turns them
+into a Requirement and asks whether the current session meets it; if not, it
+hands the request to the login pages as a LoginTransaction and resumes it
+when they are done. prompt, max_age and id_token_hint are decided here.
 """
 
 from __future__ import annotations
@@ -250,9 +252,9 @@ def _bearer_token() -> str | None:
     return None
 
 
-def _invalid_token(description: str, status: int = 401) -> Response:
+def _invalid_token(description: str) -> Response:
     response = jsonify(error="invalid_token", error_description=description)
-    response.status_code = status
+    response.status_code = 401
     response.headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{description}"'
     return response
 
@@ -271,7 +273,11 @@ def userinfo():
         return _invalid_token("The access token is unknown, expired or revoked.")
     scopes = set(found.scope.split())
     if "openid" not in scopes:
-        return _invalid_token("The access token was not issued for OpenID Connect.", 403)
+        # RFC 6750 §3.1: a valid token without the needed scope is insufficient_scope.
+        response = jsonify(error="insufficient_scope", error_description="The access token lacks the openid scope.")
+        response.status_code = 403
+        response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
+        return response
     client = found.get_client()
     extra = requested_names(found.claims, "userinfo")
     claims = {"sub": subject_for(found.citizen, client), **user_claims(found.citizen, scopes, extra)}

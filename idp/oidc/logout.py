@@ -73,7 +73,8 @@ def end_session_endpoint():
     client = _client(client_id)
     if client_id and client is None:
         return _refuse("client_id: unknown client")
-    if post_logout_redirect_uri and (client is None or post_logout_redirect_uri not in client.post_logout_redirect_uris):
+    registered = client.post_logout_redirect_uris if client is not None else []
+    if post_logout_redirect_uri and post_logout_redirect_uri not in registered:  # exact match, no added query
         return _refuse("post_logout_redirect_uri: not registered for this client")
     session = current_session()
     if session is None:

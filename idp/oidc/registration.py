@@ -103,7 +103,7 @@ def apply_metadata(client: Client, data: dict) -> None:
     if data.get("userinfo_signed_response_alg") or data.get("id_token_encrypted_response_alg") or data.get(
         "userinfo_encrypted_response_alg"
     ) or data.get("request_object_encryption_alg"):
-        raise RegistrationError("invalid_client_metadata", "signed or encrypted userinfo and encryption are not supported")
+        raise RegistrationError("invalid_client_metadata", "signed userinfo and encryption are not supported")
     jwks, jwks_uri = data.get("jwks"), data.get("jwks_uri")
     if jwks is not None and jwks_uri is not None:
         raise RegistrationError("invalid_client_metadata", "send jwks or jwks_uri, not both")
@@ -242,7 +242,8 @@ def register():
 
 
 def _client_uri(client: Client) -> str:
-    return current_app.config["IDP"].server.issuer.rstrip("/") + url_for("registration.manage", client_id=client.client_id)
+    issuer = current_app.config["IDP"].server.issuer.rstrip("/")
+    return issuer + url_for("registration.manage", client_id=client.client_id)
 
 
 @bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])

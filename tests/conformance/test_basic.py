@@ -223,7 +223,8 @@ def test_oidcc_ensure_request_with_acr_values_succeeds(provider):
 def test_oidcc_codereuse(provider):
     rp = provider.clients["basic"]
     flow = code_flow(provider, rp)
-    again = provider.token(rp, grant_type="authorization_code", code=flow.callback["code"], redirect_uri=rp.redirect_uri)
+    again = provider.token(rp, grant_type="authorization_code", code=flow.callback["code"],
+                           redirect_uri=rp.redirect_uri)
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
 
@@ -234,7 +235,8 @@ def test_oidcc_codereuse_30seconds(provider):
     flow = code_flow(provider, rp)
     assert userinfo(provider, flow.tokens["access_token"]).status_code == 200
     time.sleep(2)
-    again = provider.token(rp, grant_type="authorization_code", code=flow.callback["code"], redirect_uri=rp.redirect_uri)
+    again = provider.token(rp, grant_type="authorization_code", code=flow.callback["code"],
+                           redirect_uri=rp.redirect_uri)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     # RFC 6749 §4.1.2: tokens issued from a replayed code are revoked.
     assert userinfo(provider, flow.tokens["access_token"]).status_code == 401
@@ -352,3 +354,13 @@ def test_token_endpoint_errors_follow_rfc6749_5_2(provider):
     assert mismatch.status_code == 400 and mismatch.json()["error"] == "invalid_grant"
     unsupported = provider.token(rp, grant_type="password", username="x", password="y")
     assert unsupported.status_code == 400 and unsupported.json()["error"] == "unsupported_grant_type"
+
+
+def test_userinfo_needs_the_openid_scope(provider):
+    rp = provider.clients["basic"]
+    flow = code_flow(provider, rp, scope="profile")
+    assert "id_token" not in flow.tokens
+    answer = userinfo(provider, flow.tokens["access_token"])
+    assert answer.status_code == 403 and answer.json()["error"] == "insufficient_scope"
+    assert "insufficient_scope" in answer.headers["WWW-Authenticate"]
+    assert userinfo(provider, "not-a-token").status_code == 401
