@@ -11,6 +11,7 @@ import threading
 import time
 
 import requests
+from flask import current_app
 from joserfc.jwk import KeySet
 
 from idp.models import Client
@@ -26,7 +27,13 @@ class ClientKeysError(ValueError):
 
 
 def fetch(uri: str, *, timeout: float = 5.0) -> str:
-    """GET a small document from a URI a client registered; redirects are not followed."""
+    """GET a small document from a URI a client registered; redirects are not followed.
+
+    With an https issuer only https is fetched, so a registration cannot point
+    us at plain-http services; the test provider on http://127.0.0.1 may fetch http.
+    """
+    if current_app.config["IDP"].server.issuer.startswith("https://") and not uri.startswith("https://"):
+        raise ClientKeysError(f"{uri} is not https")
     try:
         response = requests.get(uri, timeout=timeout, allow_redirects=False, stream=True)
         body = response.raw.read(_MAX_BYTES + 1, decode_content=True)
