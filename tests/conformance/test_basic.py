@@ -293,8 +293,9 @@ def test_oidcc_claims_essential(provider):
 def test_oidcc_ensure_request_object_with_redirect_uri(provider):
     rp = provider.clients["basic"]
     inner = provider.authorize_params(rp)
-    flow = authorize(provider, rp, redirect_uri=None, state=inner["state"], nonce=inner["nonce"],
-                     request=_unsigned(inner))
+    # The plain redirect_uri is not registered; the request object's (registered) one must win.
+    flow = code_flow(provider, rp, redirect_uri="https://attacker.example/cb", state=inner["state"],
+                     nonce=inner["nonce"], request=_unsigned(inner))
     assert flow.callback.get("code"), flow.callback
 
 
