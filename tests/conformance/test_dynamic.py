@@ -214,3 +214,26 @@ def test_rfc7592_read_update_delete(provider):
     assert updated.status_code == 200 and updated.json()["client_name"] == "Nytt navn"
     assert requests.delete(manage, headers=auth, timeout=10).status_code == 204
     assert requests.get(manage, headers=auth, timeout=10).status_code == 401
+
+
+def test_oidcc_ensure_client_assertion_with_iss_aud_succeeds(provider):
+    key = _rsa("aud-1")
+    rp, _ = registered(provider, key, token_endpoint_auth_method="private_key_jwt",
+                       jwks={"keys": [key.as_dict(private=False)]})
+    flow = authorize(provider, rp)
+    now = int(time.time())
+    assertion = jwt.encode({"alg": "RS256", "kid": "aud-1"},
+                           {"iss": rp.client_id, "sub": rp.client_id, "aud": provider.metadata["issuer"],
+                            "iat": now, "exp": now + 60, "jti": f"jti-{now}"}, key)
+    answer = requests.post(provider.metadata["token_endpoint"], data={
+        "grant_type": "authorization_code", "code": flow.callback["code"], "redirect_uri": rp.redirect_uri,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    # The same assertion again is a replay (jti): refused.
+    flow = authorize(provider, rp, browser=flow.browser)
+    replay = requests.post(provider.metadata["token_endpoint"], data={
+        "grant_type": "authorization_code", "code": flow.callback["code"], "redirect_uri": rp.redirect_uri,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion}, timeout=10)
+    assert replay.status_code in (400, 401) and replay.json()["error"] == "invalid_client"
