@@ -105,8 +105,8 @@ def _ui_locales() -> str:
     """The relying party's ui_locales (OIDC Core §3.1.2.1): on /authorize, or kept in the login transaction."""
     if request.values.get("ui_locales"):
         return request.values["ui_locales"]
-    tx_id = request.values.get("tx")
-    if tx_id and request.blueprint == "login":
+    tx_id = request.values.get("tx")  # any login step (password, second factor...) carries the transaction id
+    if tx_id:
         from idp import transactions
 
         tx = transactions.load(tx_id)
