@@ -112,7 +112,8 @@ def keys_init() -> None:
     created = signing_keys.init(
         config.keys_dir, kinds=config.keys.kinds, now=now(), rsa_bits=config.keys.rsa_bits
     )
-    click.echo(f"created {len(created)} key(s) in {config.keys_dir}" if created else f"keys already exist in {config.keys_dir}")
+    done = f"created {len(created)} key(s)" if created else "keys already exist"
+    click.echo(f"{done} in {config.keys_dir}")
 
 
 @keys_group.command("rotate")
@@ -311,7 +312,8 @@ def _validate_uri(uri: str) -> str:
 @click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default=None, help="Default from config (RS256).")
 @click.option("--subject-type", type=click.Choice(["pairwise", "public"]), default=None,
               help="Default from config (pairwise).")
-@click.option("--jwks", "jwks_file", type=click.File("r"), help="JSON file with the client's public keys (private_key_jwt).")
+@click.option("--jwks", "jwks_file", type=click.File("r"),
+              help="JSON file with the client's public keys (private_key_jwt).")
 @click.option("--jwks-uri")
 @click.option("--backchannel-logout-uri", help="Receives logout tokens (OIDC Back-Channel Logout).")
 @click.option("--frontchannel-logout-uri", help="Loaded in an iframe at logout (OIDC Front-Channel Logout).")

@@ -60,7 +60,7 @@ class TokensConfig:
     access_token_seconds: int = 600
     id_token_seconds: int = 600
     refresh_token_seconds: int = 30 * 24 * 3600
-    default_id_token_alg: str = "RS256"
+    default_id_token_alg: str = "RS256"  # noqa: S105 - an algorithm name, not a secret
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,9 @@ class Config:
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "base_dir"}
 
 
-def load_config(path: str | os.PathLike[str] | None = None, *, environ: typing.Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, environ: typing.Mapping[str, str] | None = None
+) -> Config:
     """Read the TOML file and the environment into a Config."""
     environ = os.environ if environ is None else environ
     path = Path(path or environ.get("IDP_CONFIG") or "config.toml")

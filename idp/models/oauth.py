@@ -61,7 +61,7 @@ class Client(db.Model, ClientMixin):
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name, not a secret
 
     # Authlib's ClientMixin: the protocol layer asks the client these questions.
     def get_client_id(self) -> str:
