@@ -114,8 +114,13 @@ def apply_metadata(client: Client, data: dict) -> None:
         raise RegistrationError("invalid_client_metadata", "scope must be a string")
     subject_type = _choice(data, "subject_type", ("pairwise", "public"), config.subject.default_type)
     sector_uri = data.get("sector_identifier_uri")
-    client.sector_identifier = check_sector_identifier(_uri(sector_uri, "sector_identifier_uri"), redirect_uris) \
-        if sector_uri else None
+    if sector_uri:
+        client.sector_identifier = check_sector_identifier(_uri(sector_uri, "sector_identifier_uri"), redirect_uris)
+    elif subject_type == "pairwise" and len({urlsplit(u).hostname for u in redirect_uris}) > 1:
+        # OIDC Core §8.1: several hosts need a declared sector, or one sub would differ per host.
+        raise RegistrationError("invalid_client_metadata", "pairwise on several hosts needs sector_identifier_uri")
+    else:
+        client.sector_identifier = None
     name = data.get("client_name") or "Unnamed service"
     client.name = str(name)[:200]
     client.redirect_uris = redirect_uris

@@ -148,6 +148,11 @@ def test_oidcc_registration_sector_uri(provider):
     assert code_flow(provider, rp).claims["sub"] == code_flow(provider, other).claims["sub"]
 
 
+def test_pairwise_client_on_several_hosts_needs_a_sector(provider):
+    answer = register(provider, subject_type="pairwise", redirect_uris=[REDIRECT, "https://other.example/cb"])
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_client_metadata"
+
+
 def test_oidcc_registration_sector_bad(provider):
     uri = provider.receiver.serve("/dyn/sector-bad.json", json.dumps(["https://elsewhere.example/cb"]))
     answer = register(provider, subject_type="pairwise", sector_identifier_uri=uri)
