@@ -34,6 +34,7 @@ from idp.oidc.request_object import expand, expand_request_object
 from idp.oidc.response_mode import SUPPORTED as SUPPORTED_RESPONSE_MODES
 from idp.oidc.response_mode import deliver
 from idp.oidc.revocation import RevocationEndpoint
+from idp.oidc.same_site import resend_as_get
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS, Authentication
 from idp.policy.requirement import SessionFacts, requirement_for, session_meets
 from idp.sessions import current_session, remember_client
@@ -83,8 +84,8 @@ def _registered_redirect(params: dict[str, str], client: Client | None) -> str |
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf.exempt  # relying parties POST here from their own origin (OIDC Core §3.1.2.1)
 def authorize():
-    params = request.form if request.method == "POST" else request.args
-    return _authorize(params.to_dict(flat=True))
+    params = (request.form if request.method == "POST" else request.args).to_dict(flat=True)
+    return resend_as_get(params) or _authorize(params)
 
 
 def _authorize(raw: dict[str, str]) -> Response:

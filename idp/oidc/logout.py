@@ -30,6 +30,7 @@ from idp.extensions import csrf, db
 from idp.models import Client, LoginSession, Token
 from idp.oidc.claims import subject_for
 from idp.oidc.id_token import audiences, sign, verify_own_id_token
+from idp.oidc.same_site import resend_as_get
 from idp.sessions import current_session, end_session
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ def _refuse(detail: str) -> tuple[str, int]:
 @bp.route("/logout", methods=["GET", "POST"])
 @csrf.exempt  # relying parties POST here from their own origin (RP-Initiated Logout §2)
 def end_session_endpoint():
-    params = request.form if request.method == "POST" else request.args
+    params = (request.form if request.method == "POST" else request.args).to_dict(flat=True)
+    if (resent := resend_as_get(params)) is not None:
+        return resent
     hint, client_id = params.get("id_token_hint"), params.get("client_id")
     post_logout_redirect_uri, state = params.get("post_logout_redirect_uri"), params.get("state")
     hinted = None

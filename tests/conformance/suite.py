@@ -130,6 +130,9 @@ def authorize(provider: Provider, rp: RP, *, browser: requests.Session | None = 
     endpoint = provider.metadata["authorization_endpoint"]
     if method == "POST":
         response = browser.post(endpoint, data=full, allow_redirects=False, timeout=10)
+        if response.status_code == 303:  # re-sent as GET so a browser includes our SameSite=Lax cookie
+            response = browser.get(urljoin(endpoint, response.headers["Location"]), allow_redirects=False,
+                                   timeout=10)
     else:
         response = browser.get(endpoint, params=full, allow_redirects=False, timeout=10)
     asks_login = response.status_code == 302 and "/login" in urljoin(endpoint, response.headers["Location"]).replace(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from joserfc import jwt
@@ -365,3 +366,17 @@ def test_userinfo_needs_the_openid_scope(provider):
     assert answer.status_code == 403 and answer.json()["error"] == "insufficient_scope"
     assert "insufficient_scope" in answer.headers["WWW-Authenticate"]
     assert userinfo(provider, "not-a-token").status_code == 401
+
+
+def test_cross_site_post_is_resent_as_get_to_carry_the_session_cookie(provider):
+    rp = provider.clients["basic"]
+    endpoint = provider.metadata["authorization_endpoint"]
+    params = provider.authorize_params(rp)
+    answer = requests.post(endpoint, data=params, allow_redirects=False, timeout=10)
+    assert answer.status_code == 303
+    location = answer.headers["Location"]
+    assert location.startswith("/authorize?")
+    assert dict(parse_qsl(urlsplit(location).query)) == params
+    # Too long for a request line: served as POSTed.
+    long = provider.authorize_params(rp, padding="x" * 5000)
+    assert requests.post(endpoint, data=long, allow_redirects=False, timeout=10).status_code == 302

@@ -208,3 +208,9 @@ def test_oidcc_frontchannel_rp_initiated_logout(provider):
     # Then on to the relying party, with its state (a link, followed by a static script).
     assert page.links["continue"] == POST_LOGOUT + "?state=fc"
     _assert_logged_out(provider, flow, rp)
+
+
+def test_cross_site_logout_post_is_resent_as_get(provider):
+    answer = requests.post(provider.metadata["end_session_endpoint"], data={"state": "x", "client_id": "basic"},
+                           allow_redirects=False, timeout=10)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/logout?state=x&client_id=basic"
