@@ -62,6 +62,8 @@ def provider(tmp_path_factory, receiver) -> Provider:
                              auth="private_key_jwt", key=key),
         "backchannel": _add_client(env, "backchannel", "--post-logout-redirect-uri", "https://rp.example/logged-out",
                                    "--backchannel-logout-uri", receiver.url + "/backchannel"),
+        "slow": _add_client(env, "slow", "--post-logout-redirect-uri", "https://rp.example/logged-out",
+                            "--backchannel-logout-uri", receiver.url + "/slow-backchannel"),
         "frontchannel": _add_client(env, "frontchannel", "--post-logout-redirect-uri", "https://rp.example/logged-out",
                                     "--frontchannel-logout-uri", "https://rp.example/frontchannel?from=op"),
         "par": _add_client(env, "par", "--require-par"),

@@ -1,5 +1,7 @@
 """A stand-in for relying parties' own endpoints: records requests, serves documents.
 
+Paths starting with /slow answer POSTs only after 3 s.
+
 Back-channel logout receivers, request_uri documents, sector identifier
 documents and client JWKS are served from here over real HTTP.
 """
@@ -7,6 +9,7 @@ documents and client JWKS are served from here over real HTTP.
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -38,6 +41,8 @@ class Receiver:
                 with owner.received:
                     owner.posts.append((self.path, form))
                     owner.received.notify_all()
+                if self.path.startswith("/slow"):
+                    time.sleep(3)  # a relying party that keeps the provider waiting
                 self.send_response(200)
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()

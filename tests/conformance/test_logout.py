@@ -214,3 +214,14 @@ def test_cross_site_logout_post_is_resent_as_get(provider):
     answer = requests.post(provider.metadata["end_session_endpoint"], data={"state": "x", "client_id": "basic"},
                            allow_redirects=False, timeout=10)
     assert answer.status_code == 303 and answer.headers["Location"] == "/logout?state=x&client_id=basic"
+
+
+def test_backchannel_logout_never_makes_the_citizen_wait(provider):
+    basic, slow = provider.clients["basic"], provider.clients["slow"]
+    flow = code_flow(provider, slow)
+    code_flow(provider, basic, browser=flow.browser, expect_login=False)  # SSO: two clients in one session
+    started = time.monotonic()
+    answer = _end_session(provider, flow, id_token_hint=flow.tokens["id_token"], post_logout_redirect_uri=POST_LOGOUT)
+    assert answer.status_code == 302
+    assert time.monotonic() - started < 1.5, "the slow relying party answers after 3 s"
+    assert provider.receiver.wait_for_post("/slow-backchannel")["logout_token"]
