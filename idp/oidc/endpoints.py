@@ -84,7 +84,16 @@ def _registered_redirect(params: dict[str, str], client: Client | None) -> str |
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf.exempt  # relying parties POST here from their own origin (OIDC Core §3.1.2.1)
 def authorize():
-    params = (request.form if request.method == "POST" else request.args).to_dict(flat=True)
+    given = request.form if request.method == "POST" else request.args
+    params = given.to_dict(flat=True)
+    repeated = sorted(name for name, values in given.lists() if len(values) > 1)
+    if repeated:
+        # RFC 6749 §3.1: no parameter more than once. A repeated redirect_uri has no safe value to redirect to.
+        client_id = None if "client_id" in repeated else params.get("client_id")
+        client = _server().query_client(client_id) if client_id else None
+        error = InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
+        error.redirect_uri = None if "redirect_uri" in repeated else _registered_redirect(params, client)
+        return _error(params, error)
     return resend_as_get(params) or _authorize(params)
 
 

@@ -380,3 +380,14 @@ def test_cross_site_post_is_resent_as_get_to_carry_the_session_cookie(provider):
     # Too long for a request line: served as POSTed.
     long = provider.authorize_params(rp, padding="x" * 5000)
     assert requests.post(endpoint, data=long, allow_redirects=False, timeout=10).status_code == 302
+
+
+def test_repeated_parameters_are_invalid_request(provider):
+    rp = provider.clients["basic"]
+    url = provider.authorize_url(rp)
+    repeated_scope = requests.get(url + "&scope=openid+email", allow_redirects=False, timeout=10)
+    assert repeated_scope.status_code == 302
+    assert parse_qsl(urlsplit(repeated_scope.headers["Location"]).query)[0] == ("error", "invalid_request")
+    repeated_redirect = requests.get(url + "&redirect_uri=https%3A%2F%2Fattacker.example%2Fcb", allow_redirects=False,
+                                     timeout=10)
+    assert repeated_redirect.status_code == 400 and "Location" not in repeated_redirect.headers
