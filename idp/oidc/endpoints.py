@@ -91,7 +91,7 @@ def authorize():
         # RFC 6749 §3.1: no parameter more than once. A repeated redirect_uri has no safe value to redirect to.
         client_id = None if "client_id" in repeated else params.get("client_id")
         client = _server().query_client(client_id) if client_id else None
-        error = InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
+        error = InvalidRequestError("A parameter is repeated.")
         error.redirect_uri = None if "redirect_uri" in repeated else _registered_redirect(params, client)
         return _error(params, error)
     return resend_as_get(params) or _authorize(params)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from urllib.parse import urldefrag
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -27,6 +28,10 @@ from idp.models import Client
 from idp.oidc import par
 from idp.oidc.client_keys import ClientKeysError, client_keyset, fetch
 
+log = logging.getLogger(__name__)
+
+# Error descriptions are fixed strings: RFC 6749 limits their characters, and
+# what a client sent (alg names, exception texts) must not break the response.
 SIGNING_ALGS = ("RS256", "PS256", "ES256")
 # Claims of the JWT itself, not authorization parameters.
 _JWT_ONLY = ("iss", "aud", "exp", "iat", "nbf", "jti")
@@ -73,7 +78,8 @@ def _fetch_registered(request_uri: str, client: Client) -> str:
     try:
         return fetch(request_uri).strip()
     except ClientKeysError as exc:
-        raise InvalidRequestUriError(str(exc)) from None
+        log.info("request_uri of %s not fetched: %s", client.client_id, exc)
+        raise InvalidRequestUriError("The request_uri could not be fetched.") from None
 
 
 def _b64json(part: str) -> dict:
@@ -110,9 +116,10 @@ def decode(raw: str, client: Client) -> dict:
             keys = client_keyset(client, kid=header.get("kid"))
             claims = dict(jwt.decode(raw, keys, algorithms=[alg]).claims)
         except (ClientKeysError, JoseError, ValueError) as exc:
-            raise InvalidRequestObjectError(f"The request object's signature is not valid: {exc}") from None
+            log.info("request object of %s refused: %s", client.client_id, exc)
+            raise InvalidRequestObjectError("The request object's signature is not valid.") from None
     else:
-        raise InvalidRequestObjectError(f"Request objects signed with {alg!r} are not supported.")
+        raise InvalidRequestObjectError("The request object's alg is not supported.")
     _check_claims(claims, client, signed=alg != "none")
     return claims
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,8 @@ from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
 from idp.oidc.revocation import RevocationEndpoint
+
+log = logging.getLogger(__name__)
 
 TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -222,7 +225,7 @@ class OpenIDCode(_IdToken, oidc_grants.OpenIDCode):
 
     def __call__(self, grant) -> None:
         # Authlib's prompt handling is left out: the authorization endpoint decides
-        # prompt, max_age and id_token_hint itself (idp/oidc/prompt.py).
+        # prompt, max_age and id_token_hint itself (endpoints._decide).
         grant.register_hook("after_create_token_response", self.process_token)
         grant.register_hook("after_validate_authorization_request_payload", self.validate_openid_authorization_request)
 
@@ -274,7 +277,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         try:
             return client_keyset(client, kid=kid)
         except ClientKeysError as exc:
-            raise InvalidClientError(description=str(exc)) from None
+            log.info("keys of client %s unusable: %s", client.client_id, exc)
+            raise InvalidClientError(description="The client's keys could not be used.") from None
 
 
 def make_server(app) -> Server:

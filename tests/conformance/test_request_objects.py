@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
+import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -58,3 +61,13 @@ def test_request_and_request_uri_together_are_invalid(provider):
     flow = authorize(provider, rp, request=request_object, request_uri=provider.receiver.url + "/request/signed",
                      expect_login=False)
     check_error_callback(provider, flow, "invalid_request")
+
+
+def test_hostile_values_do_not_break_error_responses(provider):
+    rp = provider.clients["pkjwt"]
+    header = base64.urlsafe_b64encode(json.dumps({"alg": 'ø"\\'}).encode()).rstrip(b"=").decode()
+    flow = authorize(provider, rp, request=f"{header}.e30.c2ln", expect_login=False)
+    check_error_callback(provider, flow, "invalid_request_object")
+    url = provider.authorize_url(rp) + "&%22%C3%B8=1&%22%C3%B8=2"
+    answer = requests.get(url, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302 and "error=invalid_request" in answer.headers["Location"]
