@@ -158,7 +158,7 @@ def code_flow(provider: Provider, rp: RP, **kwargs) -> Flow:
     flow.tokens = answer.json()
     if "id_token" in flow.tokens:
         flow.claims = check_id_token(provider, flow.tokens["id_token"], rp, nonce=flow.params.get("nonce"),
-                                     access_token=flow.tokens["access_token"])
+                                     access_token=flow.tokens["access_token"], code=flow.callback["code"])
     return flow
 
 
