@@ -297,6 +297,7 @@ def userinfo():
 
 
 @bp.route("/.well-known/openid-configuration")
+@bp.route("/.well-known/oauth-authorization-server")  # RFC 8414 §3: the same metadata for OAuth clients
 def discovery():
     response = jsonify(current_app.extensions["idp.discovery"])
     response.headers["Cache-Control"] = "public, max-age=300"

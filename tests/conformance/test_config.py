@@ -77,3 +77,8 @@ def test_discovery_lists_nothing_we_do_not_do(provider):
         assert unsupported not in meta
     assert meta["response_types_supported"] == ["code"]
     assert meta["grant_types_supported"] == ["authorization_code", "refresh_token"]
+
+
+def test_rfc8414_metadata_is_the_same(provider):
+    answer = requests.get(provider.url + "/.well-known/oauth-authorization-server", timeout=10)
+    assert answer.status_code == 200 and answer.json() == provider.metadata
