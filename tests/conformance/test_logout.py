@@ -223,5 +223,5 @@ def test_backchannel_logout_never_makes_the_citizen_wait(provider):
     started = time.monotonic()
     answer = _end_session(provider, flow, id_token_hint=flow.tokens["id_token"], post_logout_redirect_uri=POST_LOGOUT)
     assert answer.status_code == 302
-    assert time.monotonic() - started < 1.5, "the slow relying party answers after 3 s"
+    assert time.monotonic() - started < 2.5, "the slow relying party answers only after 3 s"
     assert provider.receiver.wait_for_post("/slow-backchannel")["logout_token"]
