@@ -139,9 +139,12 @@ def _decide(oauth_request: AuthorizationRequest, grant, claims: dict | None) -> 
     params = oauth_request.params
     prompts = set((params.get("prompt") or "").split())
     levels = current_app.extensions["idp.levels"]
-    acr_values = " ".join(requested_acr_values(claims)) or params.get("acr_values")
-    requirement = requirement_for(levels=levels, acr_values=acr_values, max_age=params.get("max_age"),
-                                  prompt=params.get("prompt"))
+    # The client's registered defaults apply when the request is silent (OIDC Registration §2).
+    defaults = grant.client.extra_metadata or {}
+    acr_values = (" ".join(requested_acr_values(claims)) or params.get("acr_values")
+                  or " ".join(defaults.get("default_acr_values") or []))
+    max_age = params.get("max_age") or (str(defaults["default_max_age"]) if "default_max_age" in defaults else None)
+    requirement = requirement_for(levels=levels, acr_values=acr_values, max_age=max_age, prompt=params.get("prompt"))
     hinted_sub = None
     if params.get("id_token_hint"):
         hinted = verify_own_id_token(params["id_token_hint"])

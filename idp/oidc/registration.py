@@ -30,7 +30,9 @@ bp = Blueprint("registration", __name__)
 
 ID_TOKEN_ALGS = ("RS256", "PS256", "ES256")
 DEFAULT_SCOPE = "openid profile email phone address offline_access"
-# Descriptive metadata: stored and returned as given, never acted on.
+# Kept in extra_metadata and returned as given. Only default_max_age and
+# default_acr_values change behaviour (the authorization endpoint applies them);
+# require_auth_time needs nothing, since every ID token has auth_time.
 _DESCRIPTIVE = ("logo_uri", "client_uri", "policy_uri", "tos_uri", "contacts", "application_type",
                 "default_max_age", "require_auth_time", "default_acr_values", "initiate_login_uri", "software_id",
                 "software_version")
@@ -145,6 +147,12 @@ def apply_metadata(client: Client, data: dict) -> None:
         if data.get("frontchannel_logout_uri") else None
     client.frontchannel_logout_session_required = _flag(data, "frontchannel_logout_session_required")
     client.require_pushed_authorization_requests = _flag(data, "require_pushed_authorization_requests")
+    max_age = data.get("default_max_age")
+    if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0):
+        raise RegistrationError("invalid_client_metadata", "default_max_age must be a whole number of seconds")
+    acr_values = data.get("default_acr_values")
+    if acr_values is not None and (not isinstance(acr_values, list) or not all(isinstance(a, str) for a in acr_values)):
+        raise RegistrationError("invalid_client_metadata", "default_acr_values must be a list of strings")
     for uri_name in ("logo_uri", "client_uri", "policy_uri", "tos_uri", "initiate_login_uri"):
         if data.get(uri_name) is not None:
             _uri(data[uri_name], uri_name)

@@ -242,3 +242,13 @@ def test_oidcc_ensure_client_assertion_with_iss_aud_succeeds(provider):
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         "client_assertion": assertion}, timeout=10)
     assert replay.status_code in (400, 401) and replay.json()["error"] == "invalid_client"
+
+
+def test_registered_default_max_age_applies(provider):
+    rp, body = registered(provider, default_max_age=1, require_auth_time=True)
+    assert body["default_max_age"] == 1
+    first = code_flow(provider, rp)
+    time.sleep(1.5)
+    second = code_flow(provider, rp, browser=first.browser, expect_login=True)
+    assert second.claims["auth_time"] > first.claims["auth_time"]
+    assert register(provider, default_max_age="soon").status_code == 400
