@@ -77,8 +77,10 @@ def machine_limits(seconds: float = 2.0) -> dict[str, float]:
     ec_key = ECKey.import_key(ec.generate_private_key(ec.SECP256R1()))
     production = PasswordsConfig()  # the defaults are the production parameters
     hasher = PasswordHasher(
-        time_cost=production.time_cost, memory_cost=production.memory_cost_kib,
-        parallelism=production.parallelism, type=Type.ID,
+        time_cost=production.time_cost,
+        memory_cost=production.memory_cost_kib,
+        parallelism=production.parallelism,
+        type=Type.ID,
     )
     stored = hasher.hash(PASSWORD)
     return {
@@ -120,10 +122,18 @@ def _sso_cookie(base: str, deployment: Deployment, rp: RelyingParty) -> str:
 def _fresh_code(target: Target, rp: RelyingParty, cookie: str) -> tuple[str, Login]:
     """A code from /authorize on an existing SSO session: no password, no signature."""
     login = Login(rp)
-    query = urlencode({
-        "response_type": "code", "client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "scope": rp.scope,
-        "state": login.state, "nonce": login.nonce, "code_challenge": login.challenge, "code_challenge_method": "S256",
-    })
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": rp.client_id,
+            "redirect_uri": rp.redirect_uri,
+            "scope": rp.scope,
+            "state": login.state,
+            "nonce": login.nonce,
+            "code_challenge": login.challenge,
+            "code_challenge_method": "S256",
+        }
+    )
     status, location, _ = target.request("GET", "/authorize?" + query, headers={"Cookie": cookie})
     if status != 302 or "code=" not in location:
         raise RuntimeError(f"authorize gave {status} {location}")
@@ -131,10 +141,14 @@ def _fresh_code(target: Target, rp: RelyingParty, cookie: str) -> tuple[str, Log
 
 
 def _exchange(target: Target, rp: RelyingParty, code: str, login: Login) -> tuple[int, bytes]:
-    body = urlencode({
-        "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri,
-        "code_verifier": login.verifier,
-    })
+    body = urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": rp.redirect_uri,
+            "code_verifier": login.verifier,
+        }
+    )
     status, _, data = target.request("POST", "/token", body, _basic(rp))
     return status, data
 
@@ -262,17 +276,34 @@ def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float],
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="idp-bench-")))
         port = free_port()
         deployment = prepare(
-            tmp, issuer=f"http://127.0.0.1:{port}",
+            tmp,
+            issuer=f"http://127.0.0.1:{port}",
             # Codes are prepared before the clock starts; give them time to wait.
-            IDP_TOKENS_AUTHORIZATION_CODE_SECONDS="900", **settings,
+            IDP_TOKENS_AUTHORIZATION_CODE_SECONDS="900",
+            **settings,
         )
         # Production Argon2id: drop the harness's cheap test parameters so config.toml's
         # defaults apply, and give the citizen a hash made with them.
         env = {k: v for k, v in deployment.env.items() if not k.startswith("IDP_PASSWORDS_")}
         idp(env, "users", "set-password", deployment.pid, "--password", PASSWORD)
         es_rp = RelyingParty("rp-es", secrets.token_urlsafe(24))
-        idp(env, "clients", "add", "--name", "ES256 RP", "--client-id", es_rp.client_id, "--client-secret",
-            es_rp.secret, "--redirect-uri", es_rp.redirect_uri, "--id-token-alg", "ES256", "--scope", es_rp.scope)
+        idp(
+            env,
+            "clients",
+            "add",
+            "--name",
+            "ES256 RP",
+            "--client-id",
+            es_rp.client_id,
+            "--client-secret",
+            es_rp.secret,
+            "--redirect-uri",
+            es_rp.redirect_uri,
+            "--id-token-alg",
+            "ES256",
+            "--scope",
+            es_rp.scope,
+        )
         deployment = Deployment(env=env, issuer=deployment.issuer, pid=deployment.pid, rp=deployment.rp)
         server = _gunicorn(env, port, args.workers or 2 * cores)
         stack.callback(server.close)
@@ -320,9 +351,20 @@ def http_ceiling(args: argparse.Namespace, cores: int) -> float:
     port = free_port()
     log = open(os.devnull, "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers or 2 * cores), "--bind", f"127.0.0.1:{port}",
-         "--no-control-socket", "bench.null_app:app"],
-        cwd=ROOT, stdout=log, stderr=log,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(args.workers or 2 * cores),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--no-control-socket",
+            "bench.null_app:app",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
     )
     try:
         target = Target("127.0.0.1", port)

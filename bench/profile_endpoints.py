@@ -112,8 +112,10 @@ def main() -> None:
         for _ in range(args.requests - half):
             step()
         profiler.disable()
-        print(f"{args.scenario} on {args.backend}: {plain:,.1f}/s on one thread, "
-              f"{sent:.1f} database statements (incl. commits) per request")
+        print(
+            f"{args.scenario} on {args.backend}: {plain:,.1f}/s on one thread, "
+            f"{sent:.1f} database statements (incl. commits) per request"
+        )
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
 
 

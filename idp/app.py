@@ -83,11 +83,15 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.server"] = make_server(app)
 
     from idp.oidc.endpoints import bp as oidc_bp
+    from idp.oidc.logout import bp as logout_bp
+    from idp.oidc.registration import bp as registration_bp
     from idp.web.login import bp as login_bp
     from idp.web.pages import bp as pages_bp
     from idp.web.profile import bp as profile_bp
 
     app.register_blueprint(oidc_bp)
+    app.register_blueprint(logout_bp)
+    app.register_blueprint(registration_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(profile_bp)
@@ -106,7 +110,7 @@ def _select_locale() -> str:
     chosen = request.args.get("lang") or request.cookies.get("lang")
     if chosen in locales:
         return chosen
-    # ui_locales (OIDC Core §3.1.2.1) from the request, or from the login transaction it started.
+    # ui_locales (OIDC Core §3.1.2.1) from the request, or from the login transaction a page loaded.
     for wanted in (request.values.get("ui_locales") or g.get("ui_locales") or "").split():
         if wanted.split("-")[0] in locales:
             return wanted.split("-")[0]

@@ -302,8 +302,11 @@ def users_unlock(pid: str) -> None:
     citizen.status = CitizenStatus.active
     audit.record("account.unlocked", outcome="success", citizen=citizen, by="cli")
     db.session.commit()
-    click.echo(f"unlocked {mask_pid(citizen.pid)}" if was == CitizenStatus.locked else
-               f"{mask_pid(citizen.pid)} was not locked; its failure count is cleared")
+    click.echo(
+        f"unlocked {mask_pid(citizen.pid)}"
+        if was == CitizenStatus.locked
+        else f"{mask_pid(citizen.pid)} was not locked; its failure count is cleared"
+    )
 
 
 # ---------------------------------------------------------------- factors
@@ -467,6 +470,11 @@ def _client_json(client: Client) -> dict:
         "subject_type": client.subject_type,
         "jwks_uri": client.jwks_uri,
         "has_jwks": client.jwks is not None,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "frontchannel_logout_uri": client.frontchannel_logout_uri,
+        "request_uris": client.request_uris,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "sector_identifier_uri": client.sector_identifier_uri,
     }
 
 
@@ -507,6 +515,17 @@ def _validate_uri(uri: str) -> str:
     "--jwks", "jwks_file", type=click.File("r"), help="JSON file with the client's public keys (private_key_jwt)."
 )
 @click.option("--jwks-uri")
+@click.option("--backchannel-logout-uri", help="Receives logout tokens (OIDC Back-Channel Logout).")
+@click.option("--frontchannel-logout-uri", help="Loaded in an iframe at logout (OIDC Front-Channel Logout).")
+@click.option("--request-uri", "request_uris", multiple=True, help="A request object URI the client may send.")
+@click.option(
+    "--request-object-alg",
+    type=click.Choice(["none", "RS256", "PS256", "ES256"]),
+    default=None,
+    help="Only accept request objects with this alg (default: any supported).",
+)
+@click.option("--require-par", is_flag=True, help="Accept only pushed authorization requests (RFC 9126).")
+@click.option("--sector-identifier-uri", help="JSON list of redirect URIs sharing one pairwise sector; fetched now.")
 @click.option("--client-id", help="Default: random.")
 @click.option("--client-secret", envvar="IDP_NEW_CLIENT_SECRET", help="Default: random (printed once).")
 @click.option("--json", "as_json", is_flag=True)
@@ -522,6 +541,12 @@ def clients_add(
     subject_type,
     jwks_file,
     jwks_uri,
+    backchannel_logout_uri,
+    frontchannel_logout_uri,
+    request_uris,
+    request_object_alg,
+    require_par,
+    sector_identifier_uri,
     client_id,
     client_secret,
     as_json,
@@ -529,8 +554,19 @@ def clients_add(
     """Register a relying party. The secret is shown once; only its hash is kept."""
     from flask import current_app
 
-    for uri in (*redirect_uris, *post_logout_redirect_uris):
+    from idp.oidc.registration import RegistrationError, check_sector_identifier
+
+    for uri in (*redirect_uris, *post_logout_redirect_uris, *request_uris):
         _validate_uri(uri)
+    for uri in (backchannel_logout_uri, frontchannel_logout_uri, sector_identifier_uri):
+        if uri:
+            _validate_uri(uri)
+    sector = None
+    if sector_identifier_uri:
+        try:
+            sector = check_sector_identifier(sector_identifier_uri, list(redirect_uris))
+        except RegistrationError as exc:
+            raise Failure(exc.description) from None
     jwks = json.load(jwks_file) if jwks_file else None
     if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
         raise Failure("private_key_jwt needs --jwks or --jwks-uri")
@@ -552,6 +588,13 @@ def clients_add(
         subject_type=subject_type or current_app.config["IDP"].subject.default_type,
         jwks=jwks,
         jwks_uri=jwks_uri,
+        backchannel_logout_uri=backchannel_logout_uri,
+        frontchannel_logout_uri=frontchannel_logout_uri,
+        request_uris=list(request_uris),
+        request_object_signing_alg=request_object_alg,
+        require_pushed_authorization_requests=require_par,
+        sector_identifier_uri=sector_identifier_uri,
+        sector_identifier=sector,
     )
     db.session.add(client)
     db.session.commit()

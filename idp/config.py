@@ -62,7 +62,7 @@ class TokensConfig:
     access_token_seconds: int = 600
     id_token_seconds: int = 600
     refresh_token_seconds: int = 30 * 24 * 3600
-    default_id_token_alg: str = "RS256"
+    default_id_token_alg: str = "RS256"  # noqa: S105 - an algorithm name, not a secret
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,14 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class RegistrationConfig:
+    # Dynamic client registration (RFC 7591/7592, OIDC Registration): off unless enabled.
+    enabled: bool = False
+    # Bearer token a registering client must present; registration refuses everyone while empty.
+    initial_access_token: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -199,6 +207,7 @@ class Config:
     pin: PinConfig = field(default_factory=PinConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property

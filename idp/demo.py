@@ -51,19 +51,19 @@ def load_demo_data(*, rp_url: str) -> dict:
         citizen = db.session.scalar(sa.select(Citizen).filter_by(pid=pid))
         if citizen is None:
             citizen = Citizen(
-                    pid=pid,
-                    given_name=given,
-                    family_name=family,
-                    email=email,
-                    email_verified=True,
-                    phone=phone,
-                    phone_verified=True,
-                    street_address=street,
-                    postal_code=postal,
-                    locality=locality,
-                    country="NO",
-                    password_hash=hash_password(hasher, DEMO_PASSWORD),
-                )
+                pid=pid,
+                given_name=given,
+                family_name=family,
+                email=email,
+                email_verified=True,
+                phone=phone,
+                phone_verified=True,
+                street_address=street,
+                postal_code=postal,
+                locality=locality,
+                country="NO",
+                password_hash=hash_password(hasher, DEMO_PASSWORD),
+            )
             db.session.add(citizen)
             db.session.flush()
         # Every login needs a second factor (assurance.password_only = false): codes by SMS to the demo phones.

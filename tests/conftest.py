@@ -42,6 +42,8 @@ def make_config(tmp_path, **env: str) -> Config:
         "IDP_SERVER_SECURE_COOKIES": "false",
         "IDP_PASSWORDS_TIME_COST": "1",
         "IDP_PASSWORDS_MEMORY_COST_KIB": "1024",
+        # Protocol tests log in with the password alone; tests of the factor chain set it to false.
+        "IDP_ASSURANCE_PASSWORD_ONLY": "true",
         **env,
     }
     return load_config(tmp_path / "absent.toml", environ=environ)

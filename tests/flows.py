@@ -65,8 +65,9 @@ def login_for_code(client, *, pid: str, password: str, **params: str) -> dict[st
             page = client.get(response.location)
             assert page.status_code == 403, page.get_data(as_text=True)
             html = page.get_data(as_text=True)
-            response = client.post("/authorize/unmet", data={"csrf_token": hidden(html, "csrf_token"),
-                                                             "tx": hidden(html, "tx")})
+            response = client.post(
+                "/authorize/unmet", data={"csrf_token": hidden(html, "csrf_token"), "tx": hidden(html, "tx")}
+            )
             assert response.status_code == 302
             return query(response.location)
         response = client.get(response.location)

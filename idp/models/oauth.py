@@ -41,10 +41,27 @@ class Client(db.Model, ClientMixin):
     jwks: Mapped[dict | None] = mapped_column(sa.JSON)
     jwks_uri: Mapped[str | None] = mapped_column(sa.String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # OIDC Back-Channel and Front-Channel Logout 1.0 (client metadata).
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(sa.String(1000))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(default=False)
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(sa.String(1000))
+    frontchannel_logout_session_required: Mapped[bool] = mapped_column(default=False)
+    # Request objects by reference (OIDC Core §6.2): only these URIs are fetched.
+    request_uris: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # None: any alg we verify, including "none"; otherwise only this one (OIDC Registration §2).
+    request_object_signing_alg: Mapped[str | None] = mapped_column(sa.String(16))
+    # RFC 9126 §6: this client may only use pushed authorization requests.
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(default=False)
+    # The pairwise sector's JSON document (OIDC Core §8.1); sector_identifier holds its host.
+    sector_identifier_uri: Mapped[str | None] = mapped_column(sa.String(1000))
+    # RFC 7592: the digest of the token that lets a dynamically registered client manage itself.
+    registration_access_token_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    # Descriptive metadata we store and return but never act on (logo_uri, policy_uri, contacts...).
+    extra_metadata: Mapped[dict] = mapped_column(sa.JSON, default=dict)
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name, not a secret
 
     # Authlib's ClientMixin: the protocol layer asks the client these questions.
     def get_client_id(self) -> str:
@@ -96,6 +113,8 @@ class AuthorizationCode(db.Model):
     acr: Mapped[str | None] = mapped_column(sa.String(64))
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     sid: Mapped[str | None] = mapped_column(sa.String(64))
+    # The `claims` request parameter (OIDC Core §5.5), validated, for the ID token and userinfo.
+    claims: Mapped[dict | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -148,6 +167,7 @@ class Token(db.Model):
     acr: Mapped[str | None] = mapped_column(sa.String(64))
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     sid: Mapped[str | None] = mapped_column(sa.String(64))
+    claims: Mapped[dict | None] = mapped_column(sa.JSON)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when this refresh token was exchanged for a new one (rotation).
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

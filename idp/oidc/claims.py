@@ -63,13 +63,20 @@ def _claim(citizen: Citizen, name: str) -> object:
     raise KeyError(name)
 
 
-def user_claims(citizen: Citizen, scopes: set[str]) -> dict[str, object]:
-    """The claims the granted scopes release; absent values are left out (OIDC Core §5.3.2)."""
+RELEASABLE = frozenset(name for names in SCOPE_CLAIMS.values() for name in names)
+
+
+def named_claims(citizen: Citizen, names: set[str]) -> dict[str, object]:
+    """The citizen's values for ``names`` we know; absent values and unknown names are left out (§5.3.2)."""
     claims: dict[str, object] = {}
-    for scope, names in SCOPE_CLAIMS.items():
-        if scope in scopes:
-            for name in names:
-                value = _claim(citizen, name)
-                if value is not None:
-                    claims[name] = value
+    for name in sorted(names & RELEASABLE):
+        value = _claim(citizen, name)
+        if value is not None:
+            claims[name] = value
     return claims
+
+
+def user_claims(citizen: Citizen, scopes: set[str], extra: set[str] = frozenset()) -> dict[str, object]:
+    """The claims the granted scopes release, plus those asked for one by one (``claims`` parameter)."""
+    names = {name for scope, names in SCOPE_CLAIMS.items() if scope in scopes for name in names}
+    return named_claims(citizen, names | set(extra))

@@ -1,8 +1,10 @@
-"""The protocol endpoints: discovery, JWKS, authorization, token, userinfo.
+"""The protocol endpoints: discovery, JWKS, authorization, PAR, token, revocation, introspection, userinfo.
 
-The authorization endpoint turns a request into a Requirement and asks
-whether the current session meets it; if not, it hands the request to the
-login pages as a LoginTransaction and resumes it when they are done.
+The authorization endpoint first finds the request's real parameters (plain,
+pushed, or in a request object), lets Authlib validate them, then turns them
+into a Requirement and asks whether the current session meets it; if not, it
+hands the request to the login pages as a LoginTransaction and resumes it
+when they are done. prompt, max_age and id_token_hint are decided here.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import hmac
 
 import sqlalchemy as sa
-from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oidc.core.errors import LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 
@@ -21,10 +23,19 @@ from idp import audit, transactions
 from idp.clock import now
 from idp.errors import error_page, login_expired_page
 from idp.extensions import csrf, db
-from idp.models import Token
+from idp.models import Client, Token
 from idp.models.oauth import digest
+from idp.oidc import par
 from idp.oidc.claims import subject_for, user_claims
-from idp.oidc.server import Authentication
+from idp.oidc.claims_request import parse_claims, requested_names
+from idp.oidc.id_token import keyring, verify_own_id_token
+from idp.oidc.introspection import IntrospectionEndpoint
+from idp.oidc.request_object import expand, expand_request_object
+from idp.oidc.response_mode import SUPPORTED as SUPPORTED_RESPONSE_MODES
+from idp.oidc.response_mode import deliver
+from idp.oidc.revocation import RevocationEndpoint
+from idp.oidc.same_site import resend_as_get
+from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS, Authentication
 from idp.policy.requirement import SessionFacts, requirement_for, session_meets
 from idp.sessions import current_session, remember_client
 
@@ -54,20 +65,16 @@ def _server():
     return current_app.extensions["idp.server"]
 
 
-def _with_issuer(response: Response) -> Response:
-    """RFC 9207: every authorization response names the issuer, errors included."""
-    if response.location:
-        fragment = "#" in response.location
-        response.location = add_params_to_uri(
-            response.location, [("iss", current_app.config["IDP"].server.issuer)], fragment
-        )
-    return response
+def _deliver(params: dict[str, str], response: Response) -> Response:
+    mode = params.get("response_mode")
+    return deliver(response, mode if mode in SUPPORTED_RESPONSE_MODES else None)
 
 
-def _error(oauth_request: AuthorizationRequest, error: OAuth2Error) -> Response:
-    """Redirect the error only to a redirect URI Authlib validated; otherwise show a page."""
+def _error(params: dict[str, str], error: OAuth2Error) -> Response:
+    """Redirect the error only to a redirect URI known to be registered; otherwise show a page."""
     if error.redirect_uri:
-        return _with_issuer(_server().handle_error_response(oauth_request, error))
+        error.state = params.get("state")
+        return _deliver(params, _server().handle_error_response(AuthorizationRequest(params), error))
     return error_page(
         _("The service sent an invalid login request"),
         _("Go back to the service and try again. If it keeps happening, contact the service."),
@@ -75,47 +82,112 @@ def _error(oauth_request: AuthorizationRequest, error: OAuth2Error) -> Response:
     )
 
 
+def _registered_redirect(params: dict[str, str], client: Client | None) -> str | None:
+    uri = params.get("redirect_uri")
+    return uri if client is not None and uri and client.check_redirect_uri(uri) else None
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf.exempt  # relying parties POST here from their own origin (OIDC Core §3.1.2.1)
 def authorize():
-    params = request.form if request.method == "POST" else request.args
-    return _authorize(AuthorizationRequest(params.to_dict(flat=True)))
+    given = request.form if request.method == "POST" else request.args
+    params = given.to_dict(flat=True)
+    repeated = sorted(name for name, values in given.lists() if len(values) > 1)
+    if repeated:
+        # RFC 6749 §3.1: no parameter more than once. A repeated redirect_uri has no safe value to redirect to.
+        client_id = None if "client_id" in repeated else params.get("client_id")
+        client = _server().query_client(client_id) if client_id else None
+        error = InvalidRequestError("A parameter is repeated.")
+        error.redirect_uri = None if "redirect_uri" in repeated else _registered_redirect(params, client)
+        return _error(params, error)
+    return resend_as_get(params) or _authorize(params)
 
 
-def _authorize(oauth_request: AuthorizationRequest) -> Response:
-    levels = current_app.extensions["idp.levels"]
-    data = oauth_request.params
-    requirement = requirement_for(
-        levels=levels, acr_values=data.get("acr_values"), max_age=data.get("max_age"), prompt=data.get("prompt"),
-        claims=data.get("claims"),
-    )
-    session = current_session()
-    auth = None
-    if session is not None and session_meets(
-        levels=levels,
-        requirement=requirement,
-        session=SessionFacts(acr=session.acr, auth_time=session.auth_time),
-        now=now(),
-    ):
-        auth = Authentication.from_session(session)
+def _authorize(raw: dict[str, str]) -> Response:
+    client = _server().query_client(raw["client_id"]) if raw.get("client_id") else None
     try:
-        grant = _server().get_consent_grant(oauth_request, end_user=auth)
+        params = expand(raw, client)
     except OAuth2Error as error:
         db.session.rollback()
-        return _error(oauth_request, error)
-    if auth is None:
-        tx = transactions.begin(
-            params=data, client_id=grant.client.client_id, client_name=grant.client.name, requirement=requirement
+        error.redirect_uri = _registered_redirect(raw, client)
+        return _error(raw, error)
+    oauth_request = AuthorizationRequest(params)
+    try:
+        grant, claims = _validate(oauth_request)
+        return _decide(oauth_request, grant, claims)
+    except OAuth2Error as error:
+        db.session.rollback()
+        return _error(params, error)
+
+
+def _validate(oauth_request: AuthorizationRequest):
+    """Authlib's checks plus OpenID Connect's; raises OAuth2Error, redirectable only to a registered URI."""
+    params = oauth_request.params
+    if "openid" in (params.get("scope") or "").split() and not params.get("redirect_uri"):
+        # OIDC Core §3.1.2.1: required, even when only one is registered.
+        raise InvalidRequestError("redirect_uri is required.")
+    grant = _server().get_consent_grant(oauth_request, end_user=None)
+    try:
+        if params.get("response_mode", "query") not in SUPPORTED_RESPONSE_MODES:
+            raise InvalidRequestError("Unsupported response_mode.")
+        prompts = set((params.get("prompt") or "").split())
+        if "none" in prompts and len(prompts) > 1:
+            raise InvalidRequestError("prompt=none cannot be combined with other values.")
+        claims = parse_claims(params.get("claims"))
+    except OAuth2Error as error:
+        error.redirect_uri = grant.redirect_uri
+        raise
+    return grant, claims
+
+
+def _decide(oauth_request: AuthorizationRequest, grant, claims: dict | None) -> Response:
+    """Issue a code from the SSO session if it is enough, else ask for a login (or say why not, for prompt=none)."""
+    params = oauth_request.params
+    prompts = set((params.get("prompt") or "").split())
+    levels = current_app.extensions["idp.levels"]
+    # The client's registered defaults apply when the request is silent (OIDC Registration §2).
+    defaults = grant.client.extra_metadata or {}
+    acr_values = params.get("acr_values") or " ".join(defaults.get("default_acr_values") or [])
+    max_age = params.get("max_age") or (str(defaults["default_max_age"]) if "default_max_age" in defaults else None)
+    requirement = requirement_for(
+        levels=levels, acr_values=acr_values, max_age=max_age, prompt=params.get("prompt"), claims=params.get("claims")
+    )
+    hinted_sub = None
+    if params.get("id_token_hint"):
+        hinted = verify_own_id_token(params["id_token_hint"])
+        if hinted is None:
+            raise InvalidRequestError(
+                "The id_token_hint is not an ID token from this provider.", redirect_uri=grant.redirect_uri
+            )
+        hinted_sub = hinted["sub"]
+    session = current_session()
+    silent = (
+        session is not None
+        and not prompts & {"login", "select_account"}
+        and session_meets(
+            levels=levels,
+            requirement=requirement,
+            session=SessionFacts(acr=session.acr, auth_time=session.auth_time),
+            now=now(),
         )
-        return redirect(url_for("login.start", tx=tx.id))
-    return _issue(oauth_request, grant, auth)
+        # The hint names who the client expects; another citizen's session must not answer silently.
+        and (hinted_sub is None or hmac.compare_digest(hinted_sub, subject_for(session.citizen, grant.client)))
+    )
+    if silent:
+        return _issue(oauth_request, grant, Authentication.from_session(session, claims))
+    if "none" in prompts:
+        raise LoginRequiredError(redirect_uri=grant.redirect_uri)
+    tx = transactions.begin(
+        params=params, client_id=grant.client.client_id, client_name=grant.client.name, requirement=requirement
+    )
+    return redirect(url_for("login.start", tx=tx.id))
 
 
 def _issue(oauth_request: AuthorizationRequest, grant, auth: Authentication) -> Response:
     remember_client(current_session(), grant.client.client_id)
     response = _server().create_authorization_response(oauth_request, grant_user=auth, grant=grant)
     db.session.commit()
-    return _with_issuer(response)
+    return _deliver(oauth_request.params, response)
 
 
 @bp.route("/authorize/resume")
@@ -126,9 +198,9 @@ def resume():
     if tx is None or tx.sid is None or session is None or not hmac.compare_digest(tx.sid, session.sid):
         return login_expired_page()
     oauth_request = AuthorizationRequest(tx.params)
-    auth = Authentication.from_session(session)
     try:
-        grant = _server().get_consent_grant(oauth_request, end_user=auth)
+        grant = _server().get_consent_grant(oauth_request, end_user=None)
+        auth = Authentication.from_session(session, parse_claims(tx.params.get("claims")))
         levels = current_app.extensions["idp.levels"]
         if not levels.at_least(session.acr, tx.requirement.min_acr):
             # The protocol layer never lowers the bar: the pages could not reach the level asked for.
@@ -138,7 +210,7 @@ def resume():
                 redirect_uri=grant.redirect_uri,
             )
     except OAuth2Error as error:
-        return _error(oauth_request, error)
+        return _error(tx.params, error)
     return _issue(oauth_request, grant, auth)
 
 
@@ -152,7 +224,48 @@ def cancel():
     audit.record("login.cancel", outcome="cancelled", client_id=tx.client_id)
     db.session.commit()
     grant = _server().get_authorization_grant(oauth_request)
-    return _with_issuer(_server().create_authorization_response(oauth_request, grant_user=None, grant=grant))
+    response = _server().create_authorization_response(oauth_request, grant_user=None, grant=grant)
+    return _deliver(tx.params, response)
+
+
+@bp.route("/par", methods=["POST"])
+@csrf.exempt
+def pushed_authorization_request():
+    """RFC 9126: an authenticated client pushes its parameters and gets a one-time request_uri."""
+    server = _server()
+    oauth_request = server.create_oauth2_request(request)
+    try:
+        client = server.authenticate_client(oauth_request, TOKEN_ENDPOINT_AUTH_METHODS, "pushed_authorization_request")
+        params = {k: v for k, v in request.form.to_dict(flat=True).items() if k not in _CLIENT_AUTH_PARAMS}
+        if "request_uri" in params:
+            raise InvalidRequestError("request_uri cannot be pushed (RFC 9126, section 2.1).")
+        if params.setdefault("client_id", client.client_id) != client.client_id:
+            raise InvalidRequestError("client_id differs from the authenticated client.")
+        params = expand_request_object(params, client)
+        _validate(AuthorizationRequest(params))
+    except OAuth2Error as error:
+        db.session.rollback()
+        error.redirect_uri = None  # errors go to the client in the response, never through the browser
+        return server.handle_error_response(oauth_request, error)
+    response = jsonify(request_uri=par.push(params, client), expires_in=par.LIFETIME_SECONDS)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_CLIENT_AUTH_PARAMS = ("client_secret", "client_assertion", "client_assertion_type")
+
+
+@bp.route("/revoke", methods=["POST"])
+@csrf.exempt
+def revoke():
+    return _server().create_endpoint_response(RevocationEndpoint.ENDPOINT_NAME)
+
+
+@bp.route("/introspect", methods=["POST"])
+@csrf.exempt
+def introspect():
+    return _server().create_endpoint_response(IntrospectionEndpoint.ENDPOINT_NAME)
 
 
 @bp.route("/authorize/unmet", methods=["POST"])
@@ -166,13 +279,11 @@ def unmet():
     try:
         redirect_uri = grant.validate_authorization_request()
     except OAuth2Error as error:
-        return _error(oauth_request, error)
+        return _error(tx.params, error)
     error = UnmetAuthenticationRequirements(
-        description="The login could not reach the requested level of assurance.",
-        redirect_uri=redirect_uri,
-        state=oauth_request.payload.state,
+        description="The login could not reach the requested level of assurance.", redirect_uri=redirect_uri
     )
-    return _with_issuer(_server().handle_error_response(oauth_request, error))
+    return _error(tx.params, error)
 
 
 @bp.route("/token", methods=["POST"])
@@ -192,9 +303,9 @@ def _bearer_token() -> str | None:
     return None
 
 
-def _invalid_token(description: str, status: int = 401) -> Response:
+def _invalid_token(description: str) -> Response:
     response = jsonify(error="invalid_token", error_description=description)
-    response.status_code = status
+    response.status_code = 401
     response.headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{description}"'
     return response
 
@@ -213,15 +324,21 @@ def userinfo():
         return _invalid_token("The access token is unknown, expired or revoked.")
     scopes = set(found.scope.split())
     if "openid" not in scopes:
-        return _invalid_token("The access token was not issued for OpenID Connect.", 403)
+        # RFC 6750 §3.1: a valid token without the needed scope is insufficient_scope.
+        response = jsonify(error="insufficient_scope", error_description="The access token lacks the openid scope.")
+        response.status_code = 403
+        response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
+        return response
     client = found.get_client()
-    claims = {"sub": subject_for(found.citizen, client), **user_claims(found.citizen, scopes)}
+    extra = requested_names(found.claims, "userinfo")
+    claims = {"sub": subject_for(found.citizen, client), **user_claims(found.citizen, scopes, extra)}
     response = jsonify(claims)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @bp.route("/.well-known/openid-configuration")
+@bp.route("/.well-known/oauth-authorization-server")  # RFC 8414 §3: the same metadata for OAuth clients
 def discovery():
     response = jsonify(current_app.extensions["idp.discovery"])
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -231,8 +348,7 @@ def discovery():
 
 @bp.route("/jwks")
 def jwks():
-    keys = current_app.extensions["idp.keys"]
-    response = jsonify(keys.public_jwks(now=now()))
+    response = jsonify(keyring().public_jwks(now=now()))
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from typing import TYPE_CHECKING
 
 from flask import current_app
 from joserfc import jwt
+from joserfc.errors import JoseError
 
 from idp.clock import now
 from idp.models import Client
-from idp.oidc.claims import subject_for
+from idp.oidc.claims import named_claims, subject_for
+from idp.oidc.claims_request import requested_names
+from idp.oidc.keys import KeyRing
 
 if TYPE_CHECKING:
     from idp.oidc.server import Authentication
@@ -25,12 +29,40 @@ def half_hash(value: str, alg: str) -> str:
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
 
 
+_RELOAD_EVERY = 5.0
+
+
+def keyring() -> KeyRing:
+    """The signing keys, reloaded when ``idp keys rotate`` changed them (checked every few seconds).
+
+    A running server must publish a new key and later sign with it without a
+    restart (the certification's oidcc-server-rotate-keys does exactly this).
+    """
+    ext = current_app.extensions
+    checked = ext.get("idp.keys.checked", 0.0)
+    if time.monotonic() - checked >= _RELOAD_EVERY:
+        ext["idp.keys"] = ext["idp.keys"].reload_if_changed()
+        ext["idp.keys.checked"] = time.monotonic()
+    return ext["idp.keys"]
+
+
+def sign(claims: dict, *, alg: str, typ: str = "JWT") -> str:
+    """A JWS by the provider's active key for ``alg``, its kid in the header."""
+    key = keyring().signing_key(alg, now=now())
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, key, algorithms=[alg])
+
+
 def build_id_token(
-    *, client: Client, auth: Authentication, scope: str, nonce: str | None, access_token: str | None
+    *,
+    client: Client,
+    auth: Authentication,
+    scope: str,
+    nonce: str | None,
+    access_token: str | None,
+    claims_request: dict | None = None,
 ) -> str:
     config = current_app.config["IDP"]
     alg = client.id_token_signed_response_alg
-    key = current_app.extensions["idp.keys"].signing_key(alg, now=now())
     issued = int(now().timestamp())
     claims: dict[str, object] = {
         "iss": config.server.issuer,
@@ -53,4 +85,29 @@ def build_id_token(
         claims["at_hash"] = half_hash(access_token, alg)
     if "pid" in scope.split():
         claims["pid"] = auth.citizen.pid
-    return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=[alg])
+    # Claims asked for in the ID token one by one (OIDC Core §5.5); the protocol ones above win.
+    for name, value in named_claims(auth.citizen, requested_names(claims_request, "id_token")).items():
+        claims.setdefault(name, value)
+    return sign(claims, alg=alg)
+
+
+def verify_own_id_token(value: str) -> dict | None:
+    """The claims of an ID token this provider signed, or None.
+
+    For ``id_token_hint`` (authorization and logout): the signature and the
+    issuer must be ours; expiry is not checked, since OIDC Core §3.1.2.1 and
+    RP-Initiated Logout §2 let relying parties send expired ID tokens as hints.
+    """
+    try:
+        token = jwt.decode(value, keyring().public_keyset(now=now()), algorithms=["RS256", "PS256", "ES256"])
+    except (JoseError, ValueError):
+        return None
+    claims = dict(token.claims)
+    if claims.get("iss") != current_app.config["IDP"].server.issuer or not isinstance(claims.get("sub"), str):
+        return None
+    return claims
+
+
+def audiences(claims: dict) -> list[str]:
+    aud = claims.get("aud")
+    return [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]

@@ -7,24 +7,33 @@ the login (level, factors, auth_time) and never decides them.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from joserfc.jwk import KeySet
 
 from idp.clock import now
 from idp.extensions import db
 from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
 from idp.models.oauth import digest
+from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
+from idp.oidc.introspection import IntrospectionEndpoint
+from idp.oidc.revocation import RevocationEndpoint
+
+log = logging.getLogger(__name__)
 
 TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -39,11 +48,18 @@ class Authentication:
     amr: list[str]
     sid: str | None
     grant_id: str
+    claims: dict | None = None  # the `claims` request parameter (OIDC Core §5.5)
 
     @classmethod
-    def from_session(cls, session: LoginSession) -> Authentication:
+    def from_session(cls, session: LoginSession, claims: dict | None = None) -> Authentication:
         return cls(
-            session.citizen, session.auth_time, session.acr, list(session.amr), session.sid, secrets.token_urlsafe(16)
+            session.citizen,
+            session.auth_time,
+            session.acr,
+            list(session.amr),
+            session.sid,
+            secrets.token_urlsafe(16),
+            claims,
         )
 
 
@@ -79,6 +95,7 @@ class Server(AuthorizationServer):
                 acr=auth.acr,
                 amr=auth.amr,
                 sid=auth.sid,
+                claims=auth.claims,
             )
         )
         db.session.commit()
@@ -113,6 +130,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 acr=auth.acr,
                 amr=auth.amr,
                 sid=auth.sid,
+                claims=auth.claims,
                 expires_at=now() + timedelta(seconds=lifetime),
             )
         )
@@ -149,6 +167,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             amr=authorization_code.get_amr(),
             sid=authorization_code.sid,
             grant_id=authorization_code.grant_id,
+            claims=authorization_code.claims,
         )
 
 
@@ -162,6 +181,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         if found.refreshed_at is not None:
             # A rotated refresh token came back: someone holds a copy. Revoke the family.
+            # (Checked before revoked_at: rotation marks the old token revoked too.)
             revoke_grant(found.grant_id)
             db.session.commit()
             return None
@@ -179,6 +199,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             amr=list(refresh_token.amr),
             sid=refresh_token.sid,
             grant_id=refresh_token.grant_id,
+            claims=refresh_token.claims,
         )
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
@@ -198,6 +219,7 @@ class _IdToken:
             scope=token.get("scope", ""),
             nonce=code.get_nonce() if code is not None else None,
             access_token=token.get("access_token"),
+            claims_request=request.user.claims,
         )
 
 
@@ -205,6 +227,12 @@ class OpenIDCode(_IdToken, oidc_grants.OpenIDCode):
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         # Nonce replay is the relying party's check (OIDC Core §3.1.3.7 step 11).
         return False
+
+    def __call__(self, grant) -> None:
+        # Authlib's prompt handling is left out: the authorization endpoint decides
+        # prompt, max_age and id_token_hint itself (endpoints._decide).
+        grant.register_hook("after_create_token_response", self.process_token)
+        grant.register_hook("after_validate_authorization_request_payload", self.validate_openid_authorization_request)
 
 
 class OpenIDRefresh(_IdToken, oidc_grants.OpenIDToken):
@@ -237,17 +265,25 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def get_audiences(self) -> list[str]:
+        # The issuer, or the URL of the endpoint being called (token, PAR, revocation, introspection).
         issuer = current_app.config["IDP"].server.issuer
-        return [issuer, issuer.rstrip("/") + url_for("oidc.token")]
+        return [issuer, issuer.rstrip("/") + url_for("oidc.token"), issuer.rstrip("/") + request.path]
 
     def validate_jti(self, claims: dict, jti: str) -> bool:
         store = current_app.extensions["idp.store"]
         return store.add("client_assertion_jti", f"{claims['sub']}:{jti}", {}, ttl=600)
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
-        if not client.jwks:
-            raise ValueError("client has no registered keys")
-        return KeySet.import_key_set(client.jwks)
+        # The assertion's kid lets a client that rotated its jwks_uri keys be refetched at once.
+        kid = None
+        with contextlib.suppress(ValueError, IndexError):
+            header = json.loads(base64.urlsafe_b64decode(request.form["client_assertion"].split(".")[0] + "=="))
+            kid = header.get("kid") if isinstance(header, dict) else None
+        try:
+            return client_keyset(client, kid=kid)
+        except ClientKeysError as exc:
+            log.info("keys of client %s unusable: %s", client.client_id, exc)
+            raise InvalidClientError(description="The client's keys could not be used.") from None
 
 
 def make_server(app) -> Server:
@@ -263,4 +299,6 @@ def make_server(app) -> Server:
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDCode(require_nonce=False)])
     server.register_grant(RefreshTokenGrant, [OpenIDRefresh()])
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
     return server

@@ -51,12 +51,19 @@ class FactorForm(FlaskForm):
 
 
 class PasswordChangeForm(FlaskForm):
-    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)],
-                            render_kw={"autocomplete": "current-password"})
-    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)],
-                        render_kw={"autocomplete": "new-password"})
-    repeat = PasswordField(_l("Repeat the new password"), validators=[DataRequired(), Length(max=1024)],
-                           render_kw={"autocomplete": "new-password"})
+    current = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new = PasswordField(
+        _l("New password"), validators=[DataRequired(), Length(max=1024)], render_kw={"autocomplete": "new-password"}
+    )
+    repeat = PasswordField(
+        _l("Repeat the new password"),
+        validators=[DataRequired(), Length(max=1024)],
+        render_kw={"autocomplete": "new-password"},
+    )
 
 
 class ActivationOrderForm(FlaskForm):

@@ -29,6 +29,8 @@ def clock() -> FakeClock:
 def env(tmp_path) -> dict[str, str]:
     """Extra IDP_* settings; a test changes them before asking for ``app``."""
     return {
+        # The chain as MinID runs it: every login needs a second factor.
+        "IDP_ASSURANCE_PASSWORD_ONLY": "false",
         "IDP_SMS_OUTBOX": str(tmp_path / "sms.jsonl"),
         "IDP_LETTERS_OUTBOX": str(tmp_path / "letters"),
     }

@@ -47,9 +47,24 @@ def prepare(data: Path, *, issuer: str, **settings: str) -> Deployment:
     idp(env, "users", "add", pid, "--given-name", "Ola", "--family-name", "Nordmann", "--password", PASSWORD)
     rp = RelyingParty(client_id="rp1", secret=secrets.token_urlsafe(24))
     added = idp(
-        env, "clients", "add", "--json", "--name", "Testtjenesten", "--client-id", rp.client_id,
-        "--client-secret", rp.secret, "--redirect-uri", rp.redirect_uri, "--grant-type", "authorization_code",
-        "--grant-type", "refresh_token", "--scope", rp.scope,
+        env,
+        "clients",
+        "add",
+        "--json",
+        "--name",
+        "Testtjenesten",
+        "--client-id",
+        rp.client_id,
+        "--client-secret",
+        rp.secret,
+        "--redirect-uri",
+        rp.redirect_uri,
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--scope",
+        rp.scope,
     )
     assert json.loads(added.stdout)["client_id"] == rp.client_id
     return Deployment(env=env, issuer=issuer, pid=pid, rp=rp)

@@ -52,6 +52,8 @@ class HttpAgent:
 
     def __init__(self, timeout: float = 30.0) -> None:
         self.session = requests.Session()
+        # The tests read the pages' English text; citizens get bokmål by default.
+        self.session.headers["Accept-Language"] = "en"
         self.timeout = timeout
 
     def request(self, method: str, url: str, *, data: dict | None = None, headers: dict | None = None) -> Reply:

@@ -1,0 +1,53 @@
+"""Token introspection (RFC 7662) for the client the token was issued to.
+
+We have no separate resource servers, so a client may introspect only its own
+tokens; anything else is reported ``{"active": false}`` as §2.2 requires.
+"""
+
+from __future__ import annotations
+
+from authlib.consts import default_json_headers
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
+from flask import current_app
+
+from idp.clock import now
+from idp.models import Token
+from idp.models.oauth import digest
+from idp.oidc.claims import subject_for
+from idp.oidc.revocation import find_token
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):
+    # Introspection reveals token contents: only confidential clients (RFC 7662 §2.1).
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def create_endpoint_response(self, request) -> tuple[int, dict, list]:
+        client = self.authenticate_endpoint_client(request)
+        self.check_params(request, client)
+        presented = request.form["token"]
+        token = find_token(presented, request.form.get("token_type_hint"))
+        if token is None or token.client_id != client.client_id:
+            return 200, {"active": False}, default_json_headers
+        return 200, _describe(token, presented), default_json_headers
+
+
+def _describe(token: Token, presented: str) -> dict:
+    if token.is_revoked():
+        return {"active": False}
+    is_refresh = token.refresh_token_hash == digest(presented)
+    expires_at = token.refresh_expires_at if is_refresh else token.access_expires_at
+    if expires_at is None or expires_at <= now():
+        return {"active": False}
+    return {
+        "active": True,
+        "iss": current_app.config["IDP"].server.issuer,
+        "client_id": token.client_id,
+        "aud": token.client_id,
+        "scope": token.scope,
+        "sub": subject_for(token.citizen, token.get_client()),
+        "token_type": "refresh_token" if is_refresh else "Bearer",
+        "iat": int(token.issued_at.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "auth_time": int(token.auth_time.timestamp()),
+        **({"acr": token.acr} if token.acr else {}),
+    }
