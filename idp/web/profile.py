@@ -33,7 +33,7 @@ from idp.mfa.factor import TryLater
 from idp.mfa.gateways.letter import NoAddress
 from idp.mfa.gateways.sms import GatewayError
 from idp.mfa.sms import normalise_phone
-from idp.models import ActivationLetter, AuditEvent, Citizen, CitizenStatus
+from idp.models import ActivationLetter, AuditEvent, Citizen, CitizenStatus, Client
 from idp.pid import InvalidPid, parse_pid
 from idp.policy.requirement import Requirement
 from idp.sessions import current_session
@@ -128,8 +128,11 @@ def _page(status: int = 200, **values):
         .order_by(AuditEvent.at.desc())
         .limit(10)
     ).all()
+    ids = {event.client_id for event in logins if event.client_id}
+    services = dict(db.session.execute(sa.select(Client.client_id, Client.name).where(Client.client_id.in_(ids))).all())
     return render_template(
         "profile/index.html",
+        services=services,
         citizen=citizen,
         factors=chain.factors,
         enrolled=enrolled,
@@ -228,36 +231,44 @@ def phone_confirm():
 @signed_in
 def totp():
     """Enrol an authenticator app: a QR code of a new secret, confirmed by one code from the app."""
+    done, page = _totp_enrolment(g.citizen, f"totp:{g.pending_key}", url_for("profile.totp"), back=True)
+    return _page(message=_("Your authenticator app is set up.")) if done else page
+
+
+def _totp_enrolment(citizen: Citizen, key: str, action: str, *, back: bool):
+    """(True, None) once the posted code matches the pending secret and it is enrolled; else (False, the page)."""
     factor = _chain().factors.get("totp")
     if factor is None:
-        return error_page(_("Page not found"), _("Check the address."), status=404)
-    key = f"totp:{g.pending_key}"
+        return False, error_page(_("Page not found"), _("Check the address."), status=404)
     form = ProfileCodeForm()
     error = None
     pending = _store().get(PENDING, key)
     if request.method == "POST" and pending and form.validate_on_submit():
         step = factor.matching_timecode(pending["secret"], form.code.data)
-        audit.record("profile.totp_confirm", outcome="success" if step is not None else "wrong", citizen=g.citizen)
+        audit.record("profile.totp_confirm", outcome="success" if step is not None else "wrong", citizen=citizen)
         if step is not None:
             _store().delete(PENDING, key)
             # The confirming code counts as used: it cannot log in afterwards.
-            factor.enrol(g.citizen, pending["secret"], confirmed_timecode=step)
-            audit.record("profile.factor_added", outcome="success", citizen=g.citizen, factor="totp")
+            factor.enrol(citizen, pending["secret"], confirmed_timecode=step)
+            audit.record("profile.factor_added", outcome="success", citizen=citizen, factor="totp")
             db.session.commit()
-            return _page(message=_("Your authenticator app is set up."))
+            return True, None
         db.session.commit()
         error = _("The code is wrong. Check the time on your phone and try again.")
     if pending is None or request.method == "GET":
         pending = {"secret": factor.new_secret()}
         _store().put(PENDING, key, pending, ttl=600)
-    uri = factor.provisioning_uri(g.citizen, pending["secret"])
-    return render_template(
+    uri = factor.provisioning_uri(citizen, pending["secret"])
+    page = render_template(
         "profile/totp.html",
         form=form,
         error=error,
+        action=action,
+        back=back,
         secret=pending["secret"],
         qr=segno.make(uri, error="m").svg_data_uri(scale=4),
-    ), 400 if error else 200
+    )
+    return False, (page, 400 if error else 200)
 
 
 # ---------------------------------------------------------------- removing, preferring
@@ -499,4 +510,20 @@ def activate_confirm():
         return render_template("profile/activate_phone.html", form=PhoneForm(), grant=grant, error=error), 400
     _store().delete(GRANTS, grant)
     db.session.commit()
-    return render_template("profile/activated.html")
+    return render_template("profile/activated.html", title=_("Codes by SMS are turned on"))
+
+
+@bp.route("/activate/totp", methods=["GET", "POST"])
+def activate_totp():
+    """The other way back with an activation letter: an authenticator app instead of SMS."""
+    citizen, grant = _granted()
+    if citizen is None:
+        return error_page(_("This activation has expired"), _("Use the activation code again."))
+    done, page = _totp_enrolment(
+        citizen, f"totp:grant:{grant}", url_for("profile.activate_totp", grant=grant), back=False
+    )
+    if not done:
+        return page
+    _store().delete(GRANTS, grant)
+    db.session.commit()
+    return render_template("profile/activated.html", title=_("Your authenticator app is set up."))
