@@ -167,7 +167,16 @@ def phone():
     return _send_phone_code(sms, number, key=g.pending_key, confirm_url=url_for("profile.phone_confirm"))
 
 
+def _not_enrollable(name: str):
+    """A page when the policy takes no new enrolments of this factor now (its enrol_until has passed), else None."""
+    if current_app.extensions["idp.policy"].enrollable(name, now()):
+        return None
+    return error_page(_("That way of logging in is not available"), _("Choose another one."), status=403)
+
+
 def _send_phone_code(sms, number: str, *, key: str, confirm_url: str):
+    if refused := _not_enrollable("sms"):
+        return refused
     if not current_app.extensions["idp.limits"].ip_allows("code", request.remote_addr):
         return error_page(
             _("Too many attempts"),
@@ -194,7 +203,7 @@ def _send_phone_code(sms, number: str, *, key: str, confirm_url: str):
 
 
 def _confirm_phone(citizen: Citizen, key: str):
-    """Check the code sent to the pending number; on success SMS is enrolled with it. None when it failed."""
+    """Check the code sent to the pending number: (True, None) once SMS is enrolled with it, else (None, message)."""
     form = ProfileCodeForm()
     sms = _chain().factors["sms"]
     state = _store().get(PENDING, f"sms:{key}")
@@ -240,6 +249,8 @@ def _totp_enrolment(citizen: Citizen, key: str, action: str, *, back: bool):
     factor = _chain().factors.get("totp")
     if factor is None:
         return False, error_page(_("Page not found"), _("Check the address."), status=404)
+    if refused := _not_enrollable("totp"):
+        return False, refused
     form = ProfileCodeForm()
     error = None
     pending = _store().get(PENDING, key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pyotp
 import sqlalchemy as sa
@@ -257,3 +258,19 @@ def test_recent_logins_name_the_service(app, citizen, rp, outbox):
     submit_code(client, tx, outbox.last_code())
     html = client.get("/profile").get_data(as_text=True)
     assert "<td>Testtjenesten</td>" in html
+
+
+def test_no_enrolment_after_enrol_until(app, citizen, rp, outbox, monkeypatch):
+    _with_sms(citizen)
+    client = app.test_client()
+    html = _profile(client, citizen, outbox)
+    from idp.policy.assurance import FactorRule
+
+    rules = app.extensions["idp.policy"].rules
+    monkeypatch.setitem(rules, "totp", FactorRule("totp", rules["totp"].level, enrol_until=date(2020, 1, 1)))
+    assert client.get("/profile/totp").status_code == 403
+    sent = len(outbox.messages())
+    monkeypatch.setitem(rules, "sms", FactorRule("sms", rules["sms"].level, enrol_until=date(2020, 1, 1)))
+    refused = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"})
+    assert refused.status_code == 403
+    assert len(outbox.messages()) == sent
