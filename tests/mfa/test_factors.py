@@ -116,6 +116,7 @@ def test_totp_window_and_replay(app, citizen, clock):
     assert totp.verify(citizen, {}, {"code": generator.at(clock(), counter_offset=-1)}).reason == "replay"
     assert totp.verify(citizen, {}, {"code": generator.at(clock(), counter_offset=2)}).reason == "wrong"
     assert row.last_timecode == generator.timecode(clock())
+    assert secret not in row.secret and totp.secret_of(row) == secret  # sealed at rest
     assert "issuer=ID" in totp.provisioning_uri(citizen, secret)
     assert citizen.pid not in totp.provisioning_uri(citizen, secret)
 
