@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -26,8 +27,6 @@ def main() -> None:
     rp_url = f"http://127.0.0.1:{options.rp_port}"
     _idp("db", "upgrade", env=env)
     _idp("keys", "init", env=env)
-    import json
-
     demo = json.loads(_idp("demo", "--rp-url", rp_url, "--json", env=env))
     provider = subprocess.Popen([sys.executable, "-m", "idp.cli", "serve", "--dev"], env=env)
     try:

@@ -115,10 +115,6 @@ def keys_group() -> None:
     """The provider's signing keys."""
 
 
-def _keys_config():
-    return load_config().keys
-
-
 @keys_group.command("init")
 @_friendly
 def keys_init() -> None:
