@@ -7,6 +7,7 @@ import hmac
 from collections.abc import Mapping
 
 import pyotp
+import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -15,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from idp.clock import now
 from idp.config import Config, TotpConfig
+from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa.factor import Challenge, CodeForm, Outcome
 from idp.models import Citizen, EnrolledFactor
@@ -77,8 +79,18 @@ class TotpFactor:
             return Outcome(False, "wrong")
         if row.last_timecode is not None and step <= row.last_timecode:
             return Outcome(False, "replay")
-        row.last_timecode = step
-        return Outcome(True)
+        # Compare-and-set in one statement: of two requests racing with one code, only one moves the step.
+        moved = db.session.execute(
+            sa.update(EnrolledFactor)
+            .where(
+                EnrolledFactor.id == row.id,
+                sa.or_(EnrolledFactor.last_timecode.is_(None), EnrolledFactor.last_timecode < step),
+            )
+            .values(last_timecode=step)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.refresh(row)
+        return Outcome(True) if moved == 1 else Outcome(False, "replay")
 
     def new_secret(self) -> str:
         return pyotp.random_base32()
