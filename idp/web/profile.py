@@ -468,8 +468,8 @@ def activate():
                 _wait, lock = current_app.extensions["idp.limits"].failure(citizen.id, now())
                 if lock:
                     citizen.status = CitizenStatus.locked
-        if letter is not None:
-            letter.used_at = now()
+        # Spend the code in one statement: of two requests racing with it, only one gets a grant.
+        if letter is not None and _spend(letter):
             grant = secrets.token_urlsafe(24)
             _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
             audit.record("activation.use", outcome="success", citizen=citizen)
@@ -478,6 +478,16 @@ def activate():
         db.session.commit()
         error = _("The national identity number, the password or the activation code is wrong.")
     return render_template("profile/activate.html", form=form, error=error), 400 if error else 200
+
+
+def _spend(letter: ActivationLetter) -> bool:
+    spent = db.session.execute(
+        sa.update(ActivationLetter)
+        .where(ActivationLetter.id == letter.id, ActivationLetter.used_at.is_(None))
+        .values(used_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return spent == 1
 
 
 def _granted() -> tuple[Citizen | None, str]:
