@@ -143,6 +143,8 @@ class SmsConfig(FactorConfig):
 
 @dataclass(frozen=True)
 class TotpConfig(FactorConfig):
+    # Seals enrolled secrets in the database. Empty: derived from server.secret_key.
+    encryption_key: str = ""
     issuer: str = "ID"
     digits: int = 6
     period: int = 30

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
+import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from idp.clock import now
@@ -54,7 +55,16 @@ class PinFactor:
             return Outcome(False, "replay", restart=True)
         if not code_matches(code.code_hash, response.get("code", ""), purpose=PURPOSE):
             return Outcome(False, "wrong")
-        code.used_at = now()
+        # Burn it in one statement: of two requests racing with one code, only one succeeds.
+        burned = db.session.execute(
+            sa.update(PinCode)
+            .where(PinCode.id == code.id, PinCode.used_at.is_(None))
+            .values(used_at=now())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.refresh(code)
+        if burned != 1:
+            return Outcome(False, "replay", restart=True)
         state.pop("number", None)
         return Outcome(True)
 

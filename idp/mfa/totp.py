@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 from collections.abc import Mapping
 
 import pyotp
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from idp.clock import now
 from idp.config import Config, TotpConfig
+from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa.factor import Challenge, CodeForm, Outcome
 from idp.models import Citizen, EnrolledFactor
@@ -28,6 +35,19 @@ class TotpFactor:
 
     def _totp(self, secret: str) -> pyotp.TOTP:
         return pyotp.TOTP(secret, digits=self.config.digits, interval=self.config.period)
+
+    def _fernet(self) -> Fernet:
+        """The key that seals secrets at rest: configured, or derived from the deployment's secret key."""
+        material = self.config.encryption_key or current_app.extensions["idp.secrets"]["secret_key"]
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"idp totp secrets").derive(material.encode())
+        return Fernet(base64.urlsafe_b64encode(key))
+
+    def secret_of(self, row: EnrolledFactor) -> str:
+        """The enrolled secret in clear, for verifying a code; a row sealed with another key yields none."""
+        try:
+            return self._fernet().decrypt((row.secret or "").encode()).decode()
+        except InvalidToken:
+            return ""
 
     def enrolled(self, citizen: Citizen) -> bool:
         row = rows.enrolment(citizen, self.name)
@@ -53,13 +73,24 @@ class TotpFactor:
         return None
 
     def accept(self, row: EnrolledFactor, code: str) -> Outcome:
-        step = self.matching_timecode(row.secret or "", code)
+        secret = self.secret_of(row)
+        step = self.matching_timecode(secret, code) if secret else None
         if step is None:
             return Outcome(False, "wrong")
         if row.last_timecode is not None and step <= row.last_timecode:
             return Outcome(False, "replay")
-        row.last_timecode = step
-        return Outcome(True)
+        # Compare-and-set in one statement: of two requests racing with one code, only one moves the step.
+        moved = db.session.execute(
+            sa.update(EnrolledFactor)
+            .where(
+                EnrolledFactor.id == row.id,
+                sa.or_(EnrolledFactor.last_timecode.is_(None), EnrolledFactor.last_timecode < step),
+            )
+            .values(last_timecode=step)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.refresh(row)
+        return Outcome(True) if moved == 1 else Outcome(False, "replay")
 
     def new_secret(self) -> str:
         return pyotp.random_base32()
@@ -69,7 +100,9 @@ class TotpFactor:
         return self._totp(secret).provisioning_uri(name=citizen.name, issuer_name=self.config.issuer)
 
     def enrol(self, citizen: Citizen, secret: str, *, confirmed_timecode: int | None = None) -> EnrolledFactor:
-        return rows.enrol(citizen, self.name, secret=secret, last_timecode=confirmed_timecode)
+        # Sealed: a copy of the database alone must not let anyone make this citizen's codes.
+        sealed = self._fernet().encrypt(secret.encode()).decode()
+        return rows.enrol(citizen, self.name, secret=sealed, last_timecode=confirmed_timecode)
 
     def remove(self, citizen: Citizen) -> None:
         rows.remove(citizen, self.name)

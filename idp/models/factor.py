@@ -26,7 +26,7 @@ class EnrolledFactor(db.Model):
     citizen_id: Mapped[int] = mapped_column(sa.ForeignKey("citizen.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(32))
     phone: Mapped[str | None] = mapped_column(sa.String(32))
-    secret: Mapped[str | None] = mapped_column(sa.String(64))
+    secret: Mapped[str | None] = mapped_column(sa.String(255))
     # The last TOTP time step accepted: an equal or older one is a replay.
     last_timecode: Mapped[int | None] = mapped_column(sa.BigInteger)
     preferred: Mapped[bool] = mapped_column(default=False)

@@ -33,7 +33,7 @@ from idp.mfa.factor import TryLater
 from idp.mfa.gateways.letter import NoAddress
 from idp.mfa.gateways.sms import GatewayError
 from idp.mfa.sms import normalise_phone
-from idp.models import ActivationLetter, AuditEvent, Citizen, CitizenStatus
+from idp.models import ActivationLetter, AuditEvent, Citizen, CitizenStatus, Client
 from idp.pid import InvalidPid, parse_pid
 from idp.policy.requirement import Requirement
 from idp.sessions import current_session
@@ -128,8 +128,11 @@ def _page(status: int = 200, **values):
         .order_by(AuditEvent.at.desc())
         .limit(10)
     ).all()
+    ids = {event.client_id for event in logins if event.client_id}
+    services = dict(db.session.execute(sa.select(Client.client_id, Client.name).where(Client.client_id.in_(ids))).all())
     return render_template(
         "profile/index.html",
+        services=services,
         citizen=citizen,
         factors=chain.factors,
         enrolled=enrolled,
@@ -164,7 +167,16 @@ def phone():
     return _send_phone_code(sms, number, key=g.pending_key, confirm_url=url_for("profile.phone_confirm"))
 
 
+def _not_enrollable(name: str):
+    """A page when the policy takes no new enrolments of this factor now (its enrol_until has passed), else None."""
+    if current_app.extensions["idp.policy"].enrollable(name, now()):
+        return None
+    return error_page(_("That way of logging in is not available"), _("Choose another one."), status=403)
+
+
 def _send_phone_code(sms, number: str, *, key: str, confirm_url: str):
+    if refused := _not_enrollable("sms"):
+        return refused
     if not current_app.extensions["idp.limits"].ip_allows("code", request.remote_addr):
         return error_page(
             _("Too many attempts"),
@@ -191,7 +203,7 @@ def _send_phone_code(sms, number: str, *, key: str, confirm_url: str):
 
 
 def _confirm_phone(citizen: Citizen, key: str):
-    """Check the code sent to the pending number; on success SMS is enrolled with it. None when it failed."""
+    """Check the code sent to the pending number: (True, None) once SMS is enrolled with it, else (None, message)."""
     form = ProfileCodeForm()
     sms = _chain().factors["sms"]
     state = _store().get(PENDING, f"sms:{key}")
@@ -228,36 +240,46 @@ def phone_confirm():
 @signed_in
 def totp():
     """Enrol an authenticator app: a QR code of a new secret, confirmed by one code from the app."""
+    done, page = _totp_enrolment(g.citizen, f"totp:{g.pending_key}", url_for("profile.totp"), back=True)
+    return _page(message=_("Your authenticator app is set up.")) if done else page
+
+
+def _totp_enrolment(citizen: Citizen, key: str, action: str, *, back: bool):
+    """(True, None) once the posted code matches the pending secret and it is enrolled; else (False, the page)."""
     factor = _chain().factors.get("totp")
     if factor is None:
-        return error_page(_("Page not found"), _("Check the address."), status=404)
-    key = f"totp:{g.pending_key}"
+        return False, error_page(_("Page not found"), _("Check the address."), status=404)
+    if refused := _not_enrollable("totp"):
+        return False, refused
     form = ProfileCodeForm()
     error = None
     pending = _store().get(PENDING, key)
     if request.method == "POST" and pending and form.validate_on_submit():
         step = factor.matching_timecode(pending["secret"], form.code.data)
-        audit.record("profile.totp_confirm", outcome="success" if step is not None else "wrong", citizen=g.citizen)
+        audit.record("profile.totp_confirm", outcome="success" if step is not None else "wrong", citizen=citizen)
         if step is not None:
             _store().delete(PENDING, key)
             # The confirming code counts as used: it cannot log in afterwards.
-            factor.enrol(g.citizen, pending["secret"], confirmed_timecode=step)
-            audit.record("profile.factor_added", outcome="success", citizen=g.citizen, factor="totp")
+            factor.enrol(citizen, pending["secret"], confirmed_timecode=step)
+            audit.record("profile.factor_added", outcome="success", citizen=citizen, factor="totp")
             db.session.commit()
-            return _page(message=_("Your authenticator app is set up."))
+            return True, None
         db.session.commit()
         error = _("The code is wrong. Check the time on your phone and try again.")
     if pending is None or request.method == "GET":
         pending = {"secret": factor.new_secret()}
         _store().put(PENDING, key, pending, ttl=600)
-    uri = factor.provisioning_uri(g.citizen, pending["secret"])
-    return render_template(
+    uri = factor.provisioning_uri(citizen, pending["secret"])
+    page = render_template(
         "profile/totp.html",
         form=form,
         error=error,
+        action=action,
+        back=back,
         secret=pending["secret"],
         qr=segno.make(uri, error="m").svg_data_uri(scale=4),
-    ), 400 if error else 200
+    )
+    return False, (page, 400 if error else 200)
 
 
 # ---------------------------------------------------------------- removing, preferring
@@ -446,8 +468,8 @@ def activate():
                 _wait, lock = current_app.extensions["idp.limits"].failure(citizen.id, now())
                 if lock:
                     citizen.status = CitizenStatus.locked
-        if letter is not None:
-            letter.used_at = now()
+        # Spend the code in one statement: of two requests racing with it, only one gets a grant.
+        if letter is not None and _spend(letter):
             grant = secrets.token_urlsafe(24)
             _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
             audit.record("activation.use", outcome="success", citizen=citizen)
@@ -456,6 +478,16 @@ def activate():
         db.session.commit()
         error = _("The national identity number, the password or the activation code is wrong.")
     return render_template("profile/activate.html", form=form, error=error), 400 if error else 200
+
+
+def _spend(letter: ActivationLetter) -> bool:
+    spent = db.session.execute(
+        sa.update(ActivationLetter)
+        .where(ActivationLetter.id == letter.id, ActivationLetter.used_at.is_(None))
+        .values(used_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return spent == 1
 
 
 def _granted() -> tuple[Citizen | None, str]:
@@ -499,4 +531,20 @@ def activate_confirm():
         return render_template("profile/activate_phone.html", form=PhoneForm(), grant=grant, error=error), 400
     _store().delete(GRANTS, grant)
     db.session.commit()
-    return render_template("profile/activated.html")
+    return render_template("profile/activated.html", title=_("Codes by SMS are turned on"))
+
+
+@bp.route("/activate/totp", methods=["GET", "POST"])
+def activate_totp():
+    """The other way back with an activation letter: an authenticator app instead of SMS."""
+    citizen, grant = _granted()
+    if citizen is None:
+        return error_page(_("This activation has expired"), _("Use the activation code again."))
+    done, page = _totp_enrolment(
+        citizen, f"totp:grant:{grant}", url_for("profile.activate_totp", grant=grant), back=False
+    )
+    if not done:
+        return page
+    _store().delete(GRANTS, grant)
+    db.session.commit()
+    return render_template("profile/activated.html", title=_("Your authenticator app is set up."))

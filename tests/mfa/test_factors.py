@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 import requests
+import sqlalchemy as sa
 
 from idp.config import ConfigError
 from idp.extensions import db
@@ -116,6 +117,7 @@ def test_totp_window_and_replay(app, citizen, clock):
     assert totp.verify(citizen, {}, {"code": generator.at(clock(), counter_offset=-1)}).reason == "replay"
     assert totp.verify(citizen, {}, {"code": generator.at(clock(), counter_offset=2)}).reason == "wrong"
     assert row.last_timecode == generator.timecode(clock())
+    assert secret not in row.secret and totp.secret_of(row) == secret  # sealed at rest
     assert "issuer=ID" in totp.provisioning_uri(citizen, secret)
     assert citizen.pid not in totp.provisioning_uri(citizen, secret)
 
@@ -149,3 +151,27 @@ def test_letter_needs_an_address(app, citizen, tmp_path):
     citizen.street_address = None
     with pytest.raises(NoAddress):
         gateway.send(citizen=citizen, kind="pin", body="codes")
+
+
+def test_a_code_raced_by_another_worker_is_a_replay(app, citizen, clock):
+    """Another worker used the code between this one's read and its write: the write must notice."""
+    from idp.models import EnrolledFactor, PinCode
+
+    totp = app.extensions["idp.chain"].factors["totp"]
+    secret = totp.new_secret()
+    row = totp.enrol(citizen, secret)
+    db.session.commit()
+    generator = pyotp.TOTP(secret)
+    assert row.last_timecode is None  # this worker reads the row...
+    elsewhere = sa.update(EnrolledFactor).values(last_timecode=generator.timecode(clock()))
+    db.session.execute(elsewhere.execution_options(synchronize_session=False))  # ...another one uses the code
+    assert totp.accept(row, generator.at(clock())).reason == "replay"
+
+    pin = app.extensions["idp.chain"].factors["pin"]
+    _row, codes = pin.issue_letter(citizen)
+    db.session.commit()
+    state: dict = {}
+    number = pin.start(citizen, state, service="x").values["number"]
+    burn = sa.update(PinCode).where(PinCode.number == number).values(used_at=clock())
+    db.session.execute(burn.execution_options(synchronize_session=False))
+    assert pin.verify(citizen, state, {"code": dict(codes)[number]}).reason == "replay"

@@ -77,3 +77,26 @@ def test_ip_code_limit_stops_sms_pumping(app, citizen, rp, outbox):
     tx = tx_of(password_step(client, citizen, prompt="login").location)
     assert client.get(f"/login/step?tx={tx}").status_code == 429
     assert len(outbox.messages()) == 2
+
+
+def test_users_unlock_lets_a_locked_citizen_in_again(app, citizen, rp, clock, outbox):
+    from idp.cli import main
+
+    enrol(citizen, "sms", phone="+4791234567")
+    db.session.commit()
+    client = app.test_client()
+    for _ in range(6):
+        password_step(client, citizen, password="wrong-password")
+        clock.advance(minutes=16)  # past every wait: only the count matters here
+    db.session.refresh(citizen)
+    assert citizen.status == CitizenStatus.locked
+    result = app.test_cli_runner().invoke(main, ["users", "unlock", citizen.pid])
+    assert result.exit_code == 0, result.output
+    assert "unlocked" in result.output and citizen.pid not in result.output  # masked
+    db.session.refresh(citizen)
+    assert citizen.status == CitizenStatus.active
+    tx = tx_of(password_step(client, citizen).location)
+    client.get(f"/login/step?tx={tx}")
+    finish(client, submit_code(client, tx, outbox.last_code()))
+    events = db.session.scalars(sa.select(AuditEvent.event).filter(AuditEvent.event.like("account.%"))).all()
+    assert events == ["account.locked", "account.unlocked"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pyotp
 import sqlalchemy as sa
@@ -68,7 +69,7 @@ def test_enrol_totp_with_qr(app, citizen, rp, outbox, clock):
     done = client.post("/profile/totp", data={"csrf_token": hidden(page, "csrf_token"), "code": code})
     assert "authenticator app is set up" in done.get_data(as_text=True)
     db.session.expire_all()
-    assert enrolment(citizen, "totp").secret == secret
+    assert app.extensions["idp.chain"].factors["totp"].secret_of(enrolment(citizen, "totp")) == secret
     # The confirming code was used: it cannot log in.
     totp = app.extensions["idp.chain"].factors["totp"]
     assert totp.verify(citizen, {}, {"code": code}).reason == "replay"
@@ -223,3 +224,53 @@ def test_pin_only_citizen_may_add_sms_from_a_low_session(app, citizen, rp, outbo
     )
     db.session.expire_all()
     assert enrolment(citizen, "sms").phone == "+4791234567"
+
+
+def test_activation_letter_can_set_up_an_authenticator_app(app, citizen, rp, clock, tmp_path):
+    client = app.test_client()
+    page = client.get("/profile/activation").get_data(as_text=True)
+    client.post(
+        "/profile/activation",
+        data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD},
+    )
+    [letter] = (tmp_path / "letters").glob("*-activation-*.txt")
+    code = re.search(r"\d{4}-\d{4}-\d{4}", letter.read_text()).group(0)
+    page = client.get("/profile/activate").get_data(as_text=True)
+    token = hidden(page, "csrf_token")
+    html = client.post(
+        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
+    ).get_data(as_text=True)
+    link = re.search(r'href="([^"]*activate/totp[^"]*)"', html).group(1).replace("&amp;", "&")
+    setup = client.get(link).get_data(as_text=True)
+    secret = re.search(r"<code>([A-Z2-7]+)</code>", setup).group(1)
+    done = client.post(link, data={"csrf_token": token, "code": pyotp.TOTP(secret).at(clock())})
+    assert "Your authenticator app is set up" in done.get_data(as_text=True)
+    assert client.get(link).status_code == 400  # the grant is spent
+    db.session.expire_all()
+    assert app.extensions["idp.chain"].factors["totp"].secret_of(enrolment(citizen, "totp")) == secret
+
+
+def test_recent_logins_name_the_service(app, citizen, rp, outbox):
+    _with_sms(citizen)
+    client = app.test_client()
+    tx = tx_of(password_step(client, citizen).location)
+    client.get(f"/login/step?tx={tx}")
+    submit_code(client, tx, outbox.last_code())
+    html = client.get("/profile").get_data(as_text=True)
+    assert "<td>Testtjenesten</td>" in html
+
+
+def test_no_enrolment_after_enrol_until(app, citizen, rp, outbox, monkeypatch):
+    _with_sms(citizen)
+    client = app.test_client()
+    html = _profile(client, citizen, outbox)
+    from idp.policy.assurance import FactorRule
+
+    rules = app.extensions["idp.policy"].rules
+    monkeypatch.setitem(rules, "totp", FactorRule("totp", rules["totp"].level, enrol_until=date(2020, 1, 1)))
+    assert client.get("/profile/totp").status_code == 403
+    sent = len(outbox.messages())
+    monkeypatch.setitem(rules, "sms", FactorRule("sms", rules["sms"].level, enrol_until=date(2020, 1, 1)))
+    refused = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"})
+    assert refused.status_code == 403
+    assert len(outbox.messages()) == sent

@@ -20,7 +20,7 @@ def upgrade():
         sa.Column("citizen_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("phone", sa.String(length=32), nullable=True),
-        sa.Column("secret", sa.String(length=64), nullable=True),
+        sa.Column("secret", sa.String(length=255), nullable=True),
         sa.Column("last_timecode", sa.BigInteger(), nullable=True),
         sa.Column("preferred", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
