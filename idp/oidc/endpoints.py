@@ -42,6 +42,13 @@ from idp.sessions import current_session, remember_client
 bp = Blueprint("oidc", __name__)
 
 
+class UnmetAuthenticationRequirementsError(OAuth2Error):
+    """OpenID Connect Core Unmet Authentication Requirements 1.0: the login did not reach the required level."""
+
+    error = "unmet_authentication_requirements"
+    description = "The login did not reach the requested level of assurance."
+
+
 class AuthorizationRequest(OAuth2Request):
     """An authorization request from its parameters: live (GET query or POST form) or resumed."""
 
@@ -188,6 +195,9 @@ def resume():
     oauth_request = AuthorizationRequest(tx.params)
     try:
         grant = _server().get_consent_grant(oauth_request, end_user=None)
+        if not current_app.extensions["idp.levels"].at_least(session.acr, tx.requirement.min_acr):
+            # The requested level is a minimum (as in ID-porten): never issue below it.
+            raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
         auth = Authentication.from_session(session, parse_claims(tx.params.get("claims")))
     except OAuth2Error as error:
         return _error(tx.params, error)

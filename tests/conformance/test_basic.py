@@ -392,3 +392,14 @@ def test_repeated_parameters_are_invalid_request(provider):
     repeated_redirect = requests.get(url + "&redirect_uri=https%3A%2F%2Fattacker.example%2Fcb", allow_redirects=False,
                                      timeout=10)
     assert repeated_redirect.status_code == 400 and "Location" not in repeated_redirect.headers
+
+
+def test_requested_level_is_a_minimum(provider):
+    highest = provider.metadata["acr_values_supported"][-1]
+    flow = authorize(provider, provider.clients["basic"], acr_values=highest)
+    if "error" in flow.callback:
+        # The login pages could not reach it: an error, never a token at a lower level.
+        check_error_callback(provider, flow, "unmet_authentication_requirements")
+    else:
+        code_flow_claims = code_flow(provider, provider.clients["basic"], browser=flow.browser, acr_values=highest)
+        assert code_flow_claims.claims["acr"] == highest
