@@ -644,6 +644,21 @@ def clients_remove(client_id: str) -> None:
     click.echo(f"removed {client_id}")
 
 
+# ---------------------------------------------------------------- sessions
+@main.group("sessions")
+def sessions_group() -> None:
+    """SSO login sessions."""
+
+
+@sessions_group.command("end-expired")
+@_friendly
+def sessions_end_expired() -> None:
+    """End sessions past their lifetime or idle limit and send their clients logout tokens (run from cron)."""
+    from idp.oidc.logout import end_expired_sessions
+
+    click.echo(f"ended {end_expired_sessions()} session(s)")
+
+
 # ---------------------------------------------------------------- serving
 @main.command("serve")
 @click.option("--dev", is_flag=True, help="Flask's development server (reloader off) instead of gunicorn.")

@@ -42,10 +42,11 @@ from idp.sessions import current_session, remember_client
 bp = Blueprint("oidc", __name__)
 
 
-class UnmetAuthenticationRequirements(OAuth2Error):
-    """OpenID Connect Core Unmet Authentication Requirements 1.0."""
+class UnmetAuthenticationRequirementsError(OAuth2Error):
+    """OpenID Connect Core Unmet Authentication Requirements 1.0: the login did not reach the required level."""
 
     error = "unmet_authentication_requirements"
+    description = "The login did not reach the requested level of assurance."
 
 
 class AuthorizationRequest(OAuth2Request):
@@ -200,15 +201,10 @@ def resume():
     oauth_request = AuthorizationRequest(tx.params)
     try:
         grant = _server().get_consent_grant(oauth_request, end_user=None)
+        if not current_app.extensions["idp.levels"].at_least(session.acr, tx.requirement.min_acr):
+            # The requested level is a minimum (as in ID-porten): never issue below it.
+            raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
         auth = Authentication.from_session(session, parse_claims(tx.params.get("claims")))
-        levels = current_app.extensions["idp.levels"]
-        if not levels.at_least(session.acr, tx.requirement.min_acr):
-            # The protocol layer never lowers the bar: the pages could not reach the level asked for.
-            raise UnmetAuthenticationRequirements(
-                "The login did not reach the requested level of assurance.",
-                state=oauth_request.payload.state,
-                redirect_uri=grant.redirect_uri,
-            )
     except OAuth2Error as error:
         return _error(tx.params, error)
     return _issue(oauth_request, grant, auth)
@@ -280,10 +276,7 @@ def unmet():
         redirect_uri = grant.validate_authorization_request()
     except OAuth2Error as error:
         return _error(tx.params, error)
-    error = UnmetAuthenticationRequirements(
-        description="The login could not reach the requested level of assurance.", redirect_uri=redirect_uri
-    )
-    return _error(tx.params, error)
+    return _error(tx.params, UnmetAuthenticationRequirementsError(redirect_uri=redirect_uri))
 
 
 @bp.route("/token", methods=["POST"])

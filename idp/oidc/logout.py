@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
@@ -129,22 +130,55 @@ def _after_logout(session: LoginSession | None, target: str | None) -> Response:
 
 def logout(session: LoginSession) -> list[str]:
     """End ``session`` everywhere: revoke its online tokens, notify its clients; returns front-channel URLs."""
+    clients, deliveries = _wind_up(session, reason="logout")
+    if deliveries:
+        threading.Thread(target=_post_logout_tokens, args=(deliveries,), daemon=True).start()
     issuer = current_app.config["IDP"].server.issuer
+    return [
+        add_params_to_uri(c.frontchannel_logout_uri, [("iss", issuer), ("sid", session.sid)])
+        for c in clients
+        if c.frontchannel_logout_uri
+    ]
+
+
+def _wind_up(session: LoginSession, *, reason: str) -> tuple[list[Client], list[tuple[str, str]]]:
+    """Revoke the session's online tokens; its clients and the back-channel logout tokens to deliver."""
     client_ids = [c.client_id for c in session.clients]
     clients = db.session.scalars(sa.select(Client).where(Client.client_id.in_(client_ids))).all() if client_ids else []
     # Tokens without offline_access live only as long as the login (Back-Channel Logout §2.7).
     for token in db.session.scalars(sa.select(Token).where(Token.sid == session.sid, Token.revoked_at.is_(None))):
         if "offline_access" not in token.scope.split():
             token.revoked_at = now()
-    deliveries = [(c.backchannel_logout_uri, logout_token(c, session)) for c in clients if c.backchannel_logout_uri]
-    if deliveries:
-        threading.Thread(target=_post_logout_tokens, args=(deliveries,), daemon=True).start()
-    audit.record("logout", outcome="success", citizen=session.citizen, clients=client_ids)
-    return [
-        add_params_to_uri(c.frontchannel_logout_uri, [("iss", issuer), ("sid", session.sid)])
-        for c in clients
-        if c.frontchannel_logout_uri
-    ]
+    audit.record(reason, outcome="success", citizen=session.citizen, clients=client_ids)
+    return list(clients), [(c.backchannel_logout_uri, logout_token(c, session)) for c in clients
+                           if c.backchannel_logout_uri]
+
+
+def end_expired_sessions() -> int:
+    """End the sessions past their lifetime or idle limit and tell their clients; for a periodic job.
+
+    A session that simply runs out is a logout too (Back-Channel Logout §2):
+    its clients get logout tokens and its online tokens stop working. The
+    notices are delivered before returning, since the caller is not a request.
+    """
+    config = current_app.config["IDP"].session
+    moment = now()
+    expired = db.session.scalars(
+        sa.select(LoginSession).where(
+            LoginSession.ended_at.is_(None),
+            sa.or_(
+                LoginSession.expires_at <= moment,
+                LoginSession.last_seen_at <= moment - timedelta(seconds=config.idle_seconds),
+            ),
+        )
+    ).all()
+    deliveries: list[tuple[str, str]] = []
+    for session in expired:
+        deliveries += _wind_up(session, reason="session.expired")[1]
+        session.ended_at = moment
+    db.session.commit()
+    _post_logout_tokens(deliveries)
+    return len(expired)
 
 
 def logout_token(client: Client, session: LoginSession) -> str:

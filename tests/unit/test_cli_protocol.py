@@ -64,3 +64,10 @@ def test_unreachable_sector_identifier_is_one_clear_line(tmp_path):
     assert result.returncode != 0
     assert result.stderr.startswith("idp: sector_identifier_uri:")
     assert "Traceback" not in result.stderr
+
+
+def test_sessions_end_expired_command(tmp_path):
+    env = base_env(tmp_path)
+    idp(env, "db", "upgrade")
+    idp(env, "keys", "init")
+    assert idp(env, "sessions", "end-expired").stdout.strip() == "ended 0 session(s)"
