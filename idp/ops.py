@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -138,8 +137,10 @@ def _no_store(response: Response) -> Response:
 def prepare_multiprocess_dir(data_dir: Path) -> str:
     """An empty folder for the workers' metric files; stale files would add old counts."""
     path = Path(os.environ.get(MULTIPROC_ENV) or data_dir / "prometheus")
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, mode=0o700)
+    path.mkdir(parents=True, mode=0o700, exist_ok=True)
+    # Only prometheus-client's own files: the folder may be one the operator chose.
+    for stale in path.glob("*.db"):
+        stale.unlink()
     return str(path)
 
 

@@ -10,6 +10,7 @@ import pytest
 import requests
 from prometheus_client import REGISTRY
 
+from idp import ops
 from idp.oidc import keys as signing_keys
 from tests.conftest import PASSWORD, add_client
 from tests.live import LiveServer, free_port
@@ -149,3 +150,16 @@ def test_logs_are_json_with_request_ids_and_hold_no_secrets(live_node):
     endpoints = {r["endpoint"] for r in ours}
     assert endpoints >= {"oidc.authorize", "login.start", "oidc.resume", "oidc.token", "oidc.userinfo"}
     assert all(r["status"] < 500 and r["duration_ms"] >= 0 for r in ours)
+
+
+def test_serve_empties_only_metric_files_of_the_multiprocess_folder(tmp_path, monkeypatch):
+    chosen = tmp_path / "metrics"
+    chosen.mkdir()
+    (chosen / "counter_123.db").write_bytes(b"old counts")
+    (chosen / "notes.txt").write_text("the operator's")
+    monkeypatch.setenv(ops.MULTIPROC_ENV, str(chosen))
+    assert ops.prepare_multiprocess_dir(tmp_path / "var") == str(chosen)
+    assert sorted(p.name for p in chosen.iterdir()) == ["notes.txt"]
+
+    monkeypatch.delenv(ops.MULTIPROC_ENV)
+    assert ops.prepare_multiprocess_dir(tmp_path / "var") == str(tmp_path / "var" / "prometheus")
