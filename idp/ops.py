@@ -44,6 +44,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from idp.clock import now
 from idp.config import Config
 from idp.errors import error_page
 from idp.extensions import db
@@ -110,10 +111,10 @@ def _keys_ok() -> bool:
     ring = current_app.extensions.get("idp.keys")
     if ring is None:
         return False
-    now = datetime.now(UTC)
+    moment = now()
     try:
         for kind in current_app.config["IDP"].keys.kinds:
-            ring.signing_key(kind, now=now)
+            ring.signing_key(kind, now=moment)
     except KeysError:
         return False
     return True
