@@ -402,10 +402,14 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
     host = host or config.server.host
     port = port or config.server.port
     from idp import ops
+    from idp.app import create_app
 
     if dev:
+        from werkzeug.serving import run_simple
+
         ops.configure_logging()
-        _make_app().run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        # Not app.run(): under the flask CLI (FLASK_RUN_FROM_CLI) it returns at once without serving.
+        run_simple(host, port, create_app(), threaded=True, use_reloader=False)
         return
     workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
     # Set before gunicorn imports prometheus-client, so every worker writes its metrics to files /metrics sums.
