@@ -402,10 +402,11 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
     host = host or config.server.host
     port = port or config.server.port
     from idp import ops
-    from idp.app import create_app
 
     if dev:
         from werkzeug.serving import run_simple
+
+        from idp.app import create_app
 
         ops.configure_logging()
         # Not app.run(): under the flask CLI (FLASK_RUN_FROM_CLI) it returns at once without serving.

@@ -100,10 +100,10 @@ def readyz() -> tuple[Response, int]:
 def _database_ok() -> bool:
     try:
         db.session.execute(sa.text("SELECT 1"))
-        db.session.rollback()
     except OperationalError:
-        db.session.rollback()
         return False
+    finally:
+        db.session.rollback()
     return True
 
 
