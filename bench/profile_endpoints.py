@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import os
 import pstats
 import sys
 import tempfile
@@ -99,14 +100,15 @@ def main() -> None:
         with app.app_context():
             engine = db.engine
         # Statements sent to the database (commits included): a figure the machine's noise does not move.
-        sa.event.listen(engine, "before_cursor_execute", lambda *a, **k: statements.append(1))
-        sa.event.listen(engine, "commit", lambda *a, **k: statements.append(1))
+        sa.event.listen(engine, "before_cursor_execute", lambda *a, **k: statements.append("statement"))
+        sa.event.listen(engine, "commit", lambda *a, **k: statements.append("commit"))
         half = args.requests // 2
         start = time.perf_counter()
         for _ in range(half):
             step()
         plain = half / (time.perf_counter() - start)
         sent = len(statements) / half
+        commits = statements.count("commit") / half
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(args.requests - half):
@@ -114,9 +116,9 @@ def main() -> None:
         profiler.disable()
         print(
             f"{args.scenario} on {args.backend}: {plain:,.1f}/s on one thread, "
-            f"{sent:.1f} database statements (incl. commits) per request"
+            f"{sent:.1f} database statements per request, {commits:.1f} of them commits"
         )
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(args.top)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -45,6 +44,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from idp.clock import now
 from idp.config import Config
 from idp.errors import error_page
 from idp.extensions import db
@@ -100,10 +100,10 @@ def readyz() -> tuple[Response, int]:
 def _database_ok() -> bool:
     try:
         db.session.execute(sa.text("SELECT 1"))
-        db.session.rollback()
     except OperationalError:
-        db.session.rollback()
         return False
+    finally:
+        db.session.rollback()
     return True
 
 
@@ -111,10 +111,10 @@ def _keys_ok() -> bool:
     ring = current_app.extensions.get("idp.keys")
     if ring is None:
         return False
-    now = datetime.now(UTC)
+    moment = now()
     try:
         for kind in current_app.config["IDP"].keys.kinds:
-            ring.signing_key(kind, now=now)
+            ring.signing_key(kind, now=moment)
     except KeysError:
         return False
     return True
@@ -138,8 +138,10 @@ def _no_store(response: Response) -> Response:
 def prepare_multiprocess_dir(data_dir: Path) -> str:
     """An empty folder for the workers' metric files; stale files would add old counts."""
     path = Path(os.environ.get(MULTIPROC_ENV) or data_dir / "prometheus")
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, mode=0o700)
+    path.mkdir(parents=True, mode=0o700, exist_ok=True)
+    # Only prometheus-client's own files: the folder may be one the operator chose.
+    for stale in path.glob("*.db"):
+        stale.unlink()
     return str(path)
 
 

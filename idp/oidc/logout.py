@@ -150,8 +150,9 @@ def _wind_up(session: LoginSession, *, reason: str) -> tuple[list[Client], list[
         if "offline_access" not in token.scope.split():
             token.revoked_at = now()
     audit.record(reason, outcome="success", citizen=session.citizen, clients=client_ids)
-    return list(clients), [(c.backchannel_logout_uri, logout_token(c, session)) for c in clients
-                           if c.backchannel_logout_uri]
+    return list(clients), [
+        (c.backchannel_logout_uri, logout_token(c, session)) for c in clients if c.backchannel_logout_uri
+    ]
 
 
 def end_expired_sessions() -> int:

@@ -1,4 +1,4 @@
-"""``idp serve`` (gunicorn) finishes the requests in flight when told to stop."""
+"""``idp serve``: gunicorn finishes the requests in flight when told to stop; ``--dev`` serves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.live import LiveServer, free_port
 from tests.production.deployment import PASSWORD, prepare
-from tests.production.flows import HttpAgent, Login, authorize, login_page, submit_password
+from tests.production.flows import HttpAgent, Login, authorize, full_login, login_page, submit_password
 
 
 def test_sigterm_lets_a_password_check_in_flight_finish(tmp_path):
@@ -32,5 +32,17 @@ def test_sigterm_lets_a_password_check_in_flight_finish(tmp_path):
         assert reply.status == 302, reply
         assert "/authorize/resume" in reply.location
         assert server.process.wait(timeout=60) == 0
+    finally:
+        server.close()
+
+
+def test_dev_server_serves(tmp_path):
+    # `idp serve --dev` once returned at once: Flask ignores app.run() under its own CLI.
+    port = free_port()
+    deployment = prepare(tmp_path, issuer=f"http://127.0.0.1:{port}")
+    server = LiveServer(deployment.env, port=port)
+    try:
+        login = full_login(HttpAgent(), [server.url], deployment.rp, deployment.pid, PASSWORD)
+        assert login.tokens["id_token"]
     finally:
         server.close()

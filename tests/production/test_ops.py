@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client import REGISTRY
 
+from idp import ops
+from idp.app import create_app
 from idp.oidc import keys as signing_keys
-from tests.conftest import PASSWORD, add_client
+from tests.conftest import PASSWORD, add_client, make_config
 from tests.live import LiveServer, free_port
 from tests.production.deployment import PASSWORD as LIVE_PASSWORD
 from tests.production.deployment import prepare
@@ -42,15 +45,13 @@ def test_healthz_and_readyz(app, backend):
     assert ready.json == {"status": "ready", "checks": expected}
 
 
-def test_readyz_fails_without_an_active_key(app, tmp_path):
-    # Only a key that signs from tomorrow: loaded, but nothing can sign today.
-    ring = app.extensions["idp.keys"]
-    for info in signing_keys.list_keys(ring.keys_dir, now=app.extensions["idp.clock"]()):
-        (ring.keys_dir / f"{info['kid']}.json").unlink()
-    app.extensions["idp.keys"] = None
+def test_readyz_fails_without_an_active_key(app, clock):
+    # An hour before the keys were made they are not yet active: nothing could be signed.
+    clock.advance(hours=-1)
     ready = app.test_client().get("/readyz")
     assert ready.status_code == 503
     assert ready.json["checks"]["keys"] is False
+    assert ready.json["checks"]["database"] is True
 
 
 def test_metrics_count_logins_tokens_and_time_requests(app, citizen):
@@ -149,3 +150,41 @@ def test_logs_are_json_with_request_ids_and_hold_no_secrets(live_node):
     endpoints = {r["endpoint"] for r in ours}
     assert endpoints >= {"oidc.authorize", "login.start", "oidc.resume", "oidc.token", "oidc.userinfo"}
     assert all(r["status"] < 500 and r["duration_ms"] >= 0 for r in ours)
+
+
+def test_serve_empties_only_metric_files_of_the_multiprocess_folder(tmp_path, monkeypatch):
+    chosen = tmp_path / "metrics"
+    chosen.mkdir()
+    (chosen / "counter_123.db").write_bytes(b"old counts")
+    (chosen / "notes.txt").write_text("the operator's")
+    monkeypatch.setenv(ops.MULTIPROC_ENV, str(chosen))
+    assert ops.prepare_multiprocess_dir(tmp_path / "var") == str(chosen)
+    assert sorted(p.name for p in chosen.iterdir()) == ["notes.txt"]
+
+    monkeypatch.delenv(ops.MULTIPROC_ENV)
+    assert ops.prepare_multiprocess_dir(tmp_path / "var") == str(tmp_path / "var" / "prometheus")
+
+
+def test_database_down_gives_503_and_unready(tmp_path):
+    # Nothing listens on a fresh free port: every connection is refused at once.
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/idp"
+    config = make_config(tmp_path, IDP_DATABASE_URL=dead)
+    signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=datetime.now(UTC))
+    client = create_app(config).test_client()
+
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["checks"] == {"database": False, "keys": True}
+    assert client.get("/healthz").status_code == 200  # alive: restarting it would not help
+
+    page = client.get(authorize_url("", Login(RelyingParty("rp1", "rp1-secret"))))
+    assert page.status_code == 503
+    assert "temporarily unavailable" in page.get_data(as_text=True)
+    assert page.headers["Retry-After"] == "30"
+    token = client.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": "x"},
+        headers={"Authorization": "Basic cnAxOnJwMS1zZWNyZXQ="},
+    )
+    assert token.status_code == 503
+    assert token.json["error"] == "temporarily_unavailable"

@@ -31,6 +31,7 @@ from tests.production.flows import (
     submit_password,
     userinfo,
 )
+from tests.services import service_unavailable
 
 
 class RedisServer:
@@ -38,7 +39,7 @@ class RedisServer:
 
     def __init__(self) -> None:
         if shutil.which("redis-server") is None:
-            pytest.skip("redis-server is not installed")
+            service_unavailable("redis-server", "not installed")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None

@@ -17,17 +17,35 @@ from tests.conftest import add_client
 
 def _session(citizen, clock, sid: str) -> LoginSession:
     moment = clock()
-    session = LoginSession(cookie_hash=sid * 2, sid=sid, citizen=citizen, auth_time=moment, acr="idporten-loa-low",
-                           amr=["pwd"], created_at=moment, last_seen_at=moment,
-                           expires_at=moment + timedelta(hours=8))
+    session = LoginSession(
+        cookie_hash=sid * 2,
+        sid=sid,
+        citizen=citizen,
+        auth_time=moment,
+        acr="idporten-loa-low",
+        amr=["pwd"],
+        created_at=moment,
+        last_seen_at=moment,
+        expires_at=moment + timedelta(hours=8),
+    )
     session.clients.append(SessionClient(client_id="rp1", first_at=moment))
     db.session.add(session)
     return session
 
 
 def _token(citizen, sid: str, scope: str, name: str, clock) -> Token:
-    token = Token(grant_id=name, client_id="rp1", citizen_id=citizen.id, access_token_hash=name, scope=scope,
-                  issued_at=clock(), expires_in=600, auth_time=clock(), amr=["pwd"], sid=sid)
+    token = Token(
+        grant_id=name,
+        client_id="rp1",
+        citizen_id=citizen.id,
+        access_token_hash=name,
+        scope=scope,
+        issued_at=clock(),
+        expires_in=600,
+        auth_time=clock(),
+        amr=["pwd"],
+        sid=sid,
+    )
     db.session.add(token)
     return token
 
