@@ -72,7 +72,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.discovery"] = provider_metadata(config, acr_values=levels.order)
     with app.app_context():
         app.extensions["idp.store"] = make_store(
-            redis_url=config.redis.url or None, db=db, redis_prefix=config.redis.key_prefix
+            redis_url=config.redis.url or None, db=db, redis_prefix=config.redis.key_prefix, clock=clock
         )
     app.extensions["idp.policy"] = policy
     app.extensions["idp.chain"] = Chain(load_factors(config), policy)

@@ -6,6 +6,7 @@ import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from flask import g
 from flask_migrate import upgrade
 
 from idp.app import create_app
@@ -15,6 +16,7 @@ from idp.models import Citizen, Client
 from idp.models.oauth import digest
 from idp.oidc import keys as signing_keys
 from idp.pid import generate_pid
+from tests.production.backends import Backend, backend  # noqa: F401 - fixture: SQLite, then PostgreSQL + Redis
 
 PASSWORD = "riktig-passord-42"
 
@@ -50,9 +52,8 @@ def make_config(tmp_path, **env: str) -> Config:
 
 
 def build_app(config: Config, clock=None):
-    # Keys made "a minute ago" by the app's own clock, so a test's fake clock finds them active.
-    moment = (clock or (lambda: datetime.now(UTC)))() - timedelta(minutes=1)
-    signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=moment)
+    # Keys dated long ago, so they are in force wherever a test sets its clock (PIN cutoff tests go back to 2022).
+    signing_keys.init(config.keys_dir, kinds=config.keys.kinds, now=datetime(2000, 1, 1, tzinfo=UTC))
     app = create_app(config, **({"clock": clock} if clock else {}))
     app.config["TESTING"] = True
     with app.app_context():
@@ -66,13 +67,22 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def config(tmp_path) -> Config:
-    return make_config(tmp_path)
+def config(tmp_path, backend: Backend) -> Config:  # noqa: F811 - the imported fixture
+    return make_config(tmp_path, **backend.env)
 
 
 @pytest.fixture
 def app(config, clock):
     app = build_app(config, clock)
+
+    @app.teardown_request
+    def _forget_request_state(_exc):
+        # The test holds one app context open around all its requests, so Flask's ``g``
+        # (the cached login session, Flask-WTF's CSRF token) would carry over to the next
+        # request, even another client's. In production every request has its own ``g``.
+        for name in list(g):
+            g.pop(name)
+
     with app.app_context():
         yield app
         db.session.remove()

@@ -24,7 +24,7 @@ CALLBACK = "http://127.0.0.1:9/callback"  # never contacted: the test reads the 
 def live(tmp_path_factory):
     data = tmp_path_factory.mktemp("live")
     # A protocol test: the password alone logs in (the second factor has its own live test in tests/mfa).
-    env = base_env(data, IDP_ASSURANCE_PASSWORD_ONLY="true")
+    env = base_env(data)
     idp(env, "db", "upgrade")
     idp(env, "keys", "init")
     pid = generate_pid(birth_date=date(1970, 1, 31), synthetic=True)
