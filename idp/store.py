@@ -362,9 +362,7 @@ class DatabaseStore:
             return session.execute(stmt).rowcount
 
 
-def make_store(
-    *, redis_url: str | None, db: SQLAlchemy, redis_prefix: str = "idp:", clock: Clock = _utcnow
-) -> Store:
+def make_store(*, redis_url: str | None, db: SQLAlchemy, redis_prefix: str = "idp:", clock: Clock = _utcnow) -> Store:
     """Redis when a URL is configured, otherwise the application database (expiring by ``clock``)."""
     if redis_url:
         return RedisStore.from_url(redis_url, prefix=redis_prefix)

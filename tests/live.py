@@ -78,7 +78,7 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/.well-known/openid-configuration", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a first slow answer
                 pass
             time.sleep(0.1)
         self.close()

@@ -54,6 +54,13 @@ def login(session: requests.Session, response: requests.Response, *, pid: str, p
     fields = dict(form["fields"], pid=pid, password=password)
     posted = session.post(urljoin(page_url, form["action"]), data=fields, allow_redirects=False)
     assert posted.status_code == 302, f"login failed ({posted.status_code})"
-    resume = urljoin(page_url, posted.headers["Location"])
-    assert "/authorize/resume" in resume, resume
-    return session.get(resume, allow_redirects=False)
+    following = urljoin(page_url, posted.headers["Location"])
+    if "/login/step" in following:
+        # The password cannot reach the requested level and the citizen has no factor that does:
+        # the page explains, and its button sends the citizen back to the service with the error.
+        step = session.get(following, allow_redirects=False)
+        assert step.status_code == 403, step.text
+        back = next(f for f in parse(step.text).forms if "/authorize/unmet" in f["action"])
+        return session.post(urljoin(following, back["action"]), data=back["fields"], allow_redirects=False)
+    assert "/authorize/resume" in following, following
+    return session.get(following, allow_redirects=False)

@@ -70,6 +70,7 @@ class FlaskAgent:
         self.client = app.test_client()
 
     def request(self, method: str, url: str, *, data: dict | None = None, headers: dict | None = None) -> Reply:
+        headers = {"Accept-Language": "en", **(headers or {})}  # the tests read the English pages
         response = self.client.open(url, method=method, data=data, headers=headers)
         return Reply(response.status_code, response.headers.get("Location", ""), response.get_data(as_text=True))
 

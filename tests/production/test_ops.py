@@ -46,8 +46,8 @@ def test_healthz_and_readyz(app, backend):
 
 
 def test_readyz_fails_without_an_active_key(app, clock):
-    # An hour before the keys were made they are not yet active: nothing could be signed.
-    clock.advance(hours=-1)
+    # Before the test keys were made (tests/conftest.py dates them 2000-01-01) nothing could be signed.
+    clock.current = datetime(1999, 12, 31, tzinfo=UTC)
     ready = app.test_client().get("/readyz")
     assert ready.status_code == 503
     assert ready.json["checks"]["keys"] is False
@@ -177,7 +177,7 @@ def test_database_down_gives_503_and_unready(tmp_path):
     assert ready.json["checks"] == {"database": False, "keys": True}
     assert client.get("/healthz").status_code == 200  # alive: restarting it would not help
 
-    page = client.get(authorize_url("", Login(RelyingParty("rp1", "rp1-secret"))))
+    page = client.get(authorize_url("", Login(RelyingParty("rp1", "rp1-secret"))), headers={"Accept-Language": "en"})
     assert page.status_code == 503
     assert "temporarily unavailable" in page.get_data(as_text=True)
     assert page.headers["Retry-After"] == "30"
