@@ -244,50 +244,39 @@ class DatabaseStore:
             _state.c.expires_at > now,
         ]
 
-    def put(self, namespace: str, key: str, value: dict, *, ttl: int) -> None:
+    def _upsert(self, namespace: str, key: str, value: dict, *, ttl: int, only_over=None):
+        """INSERT ... ON CONFLICT DO UPDATE of a value row; ``only_over`` limits which rows it may replace."""
         _check_ttl(ttl)
-        now = self._now()
         stmt = self._insert().values(
             namespace=namespace,
             key=key,
             value=value,
             counter=None,
-            expires_at=now + timedelta(seconds=ttl),
+            expires_at=self._now() + timedelta(seconds=ttl),
         )
-        stmt = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=[_state.c.namespace, _state.c.key],
             set_={
                 "value": stmt.excluded.value,
                 "counter": None,
                 "expires_at": stmt.excluded.expires_at,
             },
+            where=only_over,
         )
+
+    def put(self, namespace: str, key: str, value: dict, *, ttl: int) -> None:
+        stmt = self._upsert(namespace, key, value, ttl=ttl)
         with self._transaction() as session:
             session.execute(stmt)
         self._after_write()
 
     def add(self, namespace: str, key: str, value: dict, *, ttl: int) -> bool:
-        _check_ttl(ttl)
-        now = self._now()
-        stmt = self._insert().values(
-            namespace=namespace,
-            key=key,
-            value=value,
-            counter=None,
-            expires_at=now + timedelta(seconds=ttl),
-        )
         # An expired row still occupies the primary key, so "absent" must include
         # "expired": the conflict branch overwrites only such rows. RETURNING yields
         # a row exactly when something was written.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_state.c.namespace, _state.c.key],
-            set_={
-                "value": stmt.excluded.value,
-                "counter": None,
-                "expires_at": stmt.excluded.expires_at,
-            },
-            where=_state.c.expires_at <= now,
-        ).returning(_state.c.key)
+        stmt = self._upsert(namespace, key, value, ttl=ttl, only_over=_state.c.expires_at <= self._now()).returning(
+            _state.c.key
+        )
         with self._transaction() as session:
             stored = session.execute(stmt).first() is not None
         self._after_write()

@@ -7,27 +7,14 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlsplit
 
 from flask.testing import FlaskClient
 
 from tests.conftest import PASSWORD
+from tests.flows import REDIRECT_URI, hidden, query  # noqa: F401 - the mfa tests import them from here
 
-REDIRECT_URI = "https://rp.example/callback"
 BEFORE_CUTOFF = datetime(2022, 6, 1, 12, 0, tzinfo=UTC)  # PIN codes still accepted, letters no longer issued
 AFTER_CUTOFF = datetime(2023, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
-        rf'value="([^"]*)"[^>]*name="{name}"', html
-    )
-    assert match, f"no input {name!r} with a value on the page"
-    return match.group(1)
-
-
-def query(location: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
 def authorize(client, **overrides: str):
