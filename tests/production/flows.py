@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pyotp
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -163,15 +164,31 @@ def submit_password(agent: Agent, base: str, login_path: str, page: Reply, pid: 
     )
 
 
-def complete_login_pages(agent: Agent, nodes: Iterator[str], login_path: str, pid: str, password: str) -> str:
+def complete_login_pages(
+    agent: Agent, nodes: Iterator[str], login_path: str, pid: str, password: str, *, totp_secret: str | None = None
+) -> str:
     """Every page of the hosted login, each step on the next node; returns the resume path.
 
-    The single place to extend when the login gains a second factor.
+    With ``totp_secret`` the citizen has an authenticator app: after the password comes
+    the one-time code page, answered with the app's current code.
     """
     page = login_page(agent, next(nodes), login_path)
     reply = submit_password(agent, next(nodes), login_path, page, pid, password)
+    if totp_secret is not None:
+        if reply.status != 302 or "/login/step" not in reply.location:
+            raise StepFailed("password, expecting the second factor", reply)
+        step_path = _path(reply.location)
+        step = agent.request("GET", next(nodes) + step_path)
+        match = _CSRF.search(step.text)
+        if step.status != 200 or match is None:
+            raise StepFailed("second factor page", step)
+        tx = parse_qs(urlsplit(step_path).query)["tx"][0]
+        code = pyotp.TOTP(totp_secret).now()
+        reply = agent.request(
+            "POST", next(nodes) + step_path, data={"csrf_token": match.group(1), "tx": tx, "code": code}
+        )
     if reply.status != 302 or "/authorize/resume" not in reply.location:
-        raise StepFailed("password", reply)
+        raise StepFailed("login pages", reply)
     return _path(reply.location)
 
 

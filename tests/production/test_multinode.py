@@ -6,12 +6,15 @@ import itertools
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 import requests
 from joserfc import jws
 
+from idp.pid import generate_pid
 from tests.live import free_port, idp
 from tests.production.backends import postgres_redis
 from tests.production.deployment import PASSWORD, Deployment, prepare
@@ -61,18 +64,25 @@ def nodes(deployment) -> Iterator[list[str]]:
 
 
 def test_each_step_of_a_login_on_the_other_node(deployment, nodes):
+    # A citizen with an authenticator app: password on one node, one-time code on the other.
+    pid = generate_pid(birth_date=date(1977, 7, 7), synthetic=True)
+    secret = pyotp.random_base32()
+    idp(deployment.env, "users", "add", pid, "--given-name", "Tone", "--family-name", "Totp", "--password", PASSWORD)
+    idp(deployment.env, "factors", "add", pid, "totp", "--secret", secret)
     a, b = nodes
     agent = HttpAgent()
     login = Login(deployment.rp)
     login_path = authorize(agent, a, login)
-    resume_path = complete_login_pages(agent, itertools.cycle([b, a]), login_path, deployment.pid, PASSWORD)
+    resume_path = complete_login_pages(agent, itertools.cycle([b, a]), login_path, pid, PASSWORD, totp_secret=secret)
     resume(agent, b, login, resume_path)
     tokens = exchange_code(agent, a, login)
     claims = {}
     for node in nodes:  # both nodes publish the key that signed it
         jwks = requests.get(node + "/jwks", timeout=10).json()
         claims = verify_id_token(tokens["id_token"], jwks, issuer=deployment.issuer, login=login)
-    assert claims["pid"] == deployment.pid
+    assert claims["pid"] == pid
+    assert claims["acr"] == "idporten-loa-substantial"
+    assert "otp" in claims["amr"]
     assert userinfo(agent, b, tokens["access_token"])["sub"] == claims["sub"]
     refreshed = refresh(agent, a, login)
     assert userinfo(agent, b, refreshed["access_token"])["sub"] == claims["sub"]
