@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from tests.live import LiveServer, free_port, idp  # noqa: E402 - the harness the tests use
 from tests.production.backends import NAMES  # noqa: E402
 from tests.production.deployment import PASSWORD, Deployment, prepare  # noqa: E402
-from tests.production.flows import HttpAgent, Login, RelyingParty, full_login  # noqa: E402
+from tests.production.flows import HttpAgent, Login, RelyingParty, authorize_url, full_login  # noqa: E402
 
 # ---------------------------------------------------------------- the machine's limits
 
@@ -122,19 +122,7 @@ def _sso_cookie(base: str, deployment: Deployment, rp: RelyingParty) -> str:
 def _fresh_code(target: Target, rp: RelyingParty, cookie: str) -> tuple[str, Login]:
     """A code from /authorize on an existing SSO session: no password, no signature."""
     login = Login(rp)
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": rp.client_id,
-            "redirect_uri": rp.redirect_uri,
-            "scope": rp.scope,
-            "state": login.state,
-            "nonce": login.nonce,
-            "code_challenge": login.challenge,
-            "code_challenge_method": "S256",
-        }
-    )
-    status, location, _ = target.request("GET", "/authorize?" + query, headers={"Cookie": cookie})
+    status, location, _ = target.request("GET", authorize_url("", login), headers={"Cookie": cookie})
     if status != 302 or "code=" not in location:
         raise RuntimeError(f"authorize gave {status} {location}")
     return parse_qs(urlsplit(location).query)["code"][0], login
@@ -165,10 +153,17 @@ class Job:
     cookie: str
     deployment: Deployment | None
     items: int  # codes prepared per client for token exchanges
+    totp_citizens: tuple[tuple[str, str], ...] = ()  # (pid, secret), one per full login
 
 
-def _prepare(job: Job, target: Target) -> list:
+# Scenarios whose prepared items run out: the client stops when its share is used.
+CONSUMING = ("token_rs256", "token_es256", "full_login")
+
+
+def _prepare(job: Job, target: Target, share: slice) -> list:
     """Work made before the clock starts, so only the measured request is timed."""
+    if job.scenario == "full_login":
+        return list(job.totp_citizens[share])
     if job.scenario.startswith("token"):
         return [_fresh_code(target, job.rp, job.cookie) for _ in range(job.items)]
     if job.scenario in ("refresh", "userinfo"):
@@ -204,20 +199,21 @@ def _one(job: Job, target: Target, prepared: list) -> bool:
             auth = {"Authorization": f"Bearer {prepared[0]['access_token']}"}
             return target.request("GET", "/userinfo", headers=auth)[0] == 200
         case "full_login":
-            full_login(HttpAgent(), [job.base], job.rp, job.deployment.pid, PASSWORD)
+            pid, secret = prepared.pop()
+            full_login(HttpAgent(), [job.base], job.rp, pid, PASSWORD, totp_secret=secret)
             return True
     raise ValueError(job.scenario)
 
 
-def _client(job: Job, barrier, results) -> None:
+def _client(job: Job, share: slice, barrier, results) -> None:
     split = urlsplit(job.base)
     target = Target(split.hostname, split.port)
-    prepared = _prepare(job, target)
+    prepared = _prepare(job, target, share)
     barrier.wait()
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + job.duration
-    while time.perf_counter() < deadline and (prepared or not job.scenario.startswith("token")):
+    while time.perf_counter() < deadline and (prepared or job.scenario not in CONSUMING):
         start = time.perf_counter()
         try:
             ok = _one(job, target, prepared)
@@ -232,7 +228,7 @@ def run_scenario(job: Job, clients: int) -> dict[str, float]:
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(clients + 1)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(job, barrier, results)) for _ in range(clients)]
+    procs = [ctx.Process(target=_client, args=(job, slice(i, None, clients), barrier, results)) for i in range(clients)]
     for proc in procs:
         proc.start()
     barrier.wait()
@@ -305,6 +301,25 @@ def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float],
             es_rp.scope,
         )
         deployment = Deployment(env=env, issuer=deployment.issuer, pid=deployment.pid, rp=deployment.rp)
+        # Full logins use the second factor too (TOTP); a code is good once per time step,
+        # so each login gets a citizen of its own: more than the Argon2id limit allows in the run.
+        pool = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.citizens",
+                    "--count",
+                    str(int(args.duration * 100) + 50),
+                    "--password",
+                    PASSWORD,
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         server = _gunicorn(env, port, args.workers or 2 * cores)
         stack.callback(server.close)
 
@@ -312,7 +327,16 @@ def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float],
         cookies = {rp.client_id: _sso_cookie(server.url, deployment, rp) for rp in (deployment.rp, es_rp)}
         for scenario in args.scenarios:
             rp = es_rp if scenario == "token_es256" else deployment.rp
-            job = Job(scenario, server.url, args.duration, rp, cookies[rp.client_id], deployment, args.codes)
+            job = Job(
+                scenario,
+                server.url,
+                args.duration,
+                rp,
+                cookies[rp.client_id],
+                deployment,
+                args.codes,
+                tuple(map(tuple, pool)),
+            )
             result = run_scenario(job, args.clients)
             limit, of = _limit(scenario, limits, cores)
             rows.append({"backend": name, "scenario": scenario, **result, "limit": limit, "of_limit": of(result)})

@@ -250,12 +250,14 @@ def verify_id_token(id_token: str, jwks: dict, *, issuer: str, login: Login) -> 
     return claims
 
 
-def full_login(agent: Agent, nodes: Sequence[str], rp: RelyingParty, pid: str, password: str) -> Login:
+def full_login(
+    agent: Agent, nodes: Sequence[str], rp: RelyingParty, pid: str, password: str, *, totp_secret: str | None = None
+) -> Login:
     """authorize → login pages → resume → token, each request on the next node in turn."""
     route = itertools.cycle(nodes)
     login = Login(rp)
     login_path = authorize(agent, next(route), login)
-    resume_path = complete_login_pages(agent, route, login_path, pid, password)
+    resume_path = complete_login_pages(agent, route, login_path, pid, password, totp_secret=totp_secret)
     resume(agent, next(route), login, resume_path)
     exchange_code(agent, next(route), login)
     return login
