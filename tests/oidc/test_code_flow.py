@@ -13,7 +13,7 @@ from joserfc.jwk import ECKey, KeySet
 from idp.extensions import db
 from idp.models import AuditEvent, Token
 from tests.conftest import PASSWORD, add_client
-from tests.flows import REDIRECT_URI, basic, login_for_code, pkce_pair, query, submit_password
+from tests.flows import REDIRECT_URI, authorize_params, basic, login_for_code, pkce_pair, query, submit_password
 
 ISSUER = "http://127.0.0.1:5000"
 
@@ -73,7 +73,7 @@ def test_sso_session_skips_the_login_page(app, citizen, rp):
     login_for_code(http, pid=citizen.pid, password=PASSWORD)
     again = http.get(
         "/authorize",
-        query_string={"response_type": "code", "client_id": "rp1", "redirect_uri": REDIRECT_URI, "scope": "openid"},
+        query_string=authorize_params(scope="openid"),
     )
     assert again.status_code == 302
     assert again.location.startswith(REDIRECT_URI)
@@ -84,13 +84,7 @@ def test_wrong_password_says_so_without_naming_the_field_and_is_audited(app, cit
     http = app.test_client()
     start = http.get(
         "/authorize",
-        query_string={
-            "response_type": "code",
-            "client_id": "rp1",
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid",
-            "ui_locales": "en",
-        },
+        query_string=authorize_params(scope="openid", ui_locales="en"),
     )
     response = submit_password(http, start.location, pid=citizen.pid, password="wrong-password")
     assert response.status_code == 400
@@ -108,7 +102,7 @@ def test_login_form_requires_csrf_token(app, citizen, rp):
     http = app.test_client()
     start = http.get(
         "/authorize",
-        query_string={"response_type": "code", "client_id": "rp1", "redirect_uri": REDIRECT_URI, "scope": "openid"},
+        query_string=authorize_params(scope="openid"),
     )
     tx = query(start.location)["tx"]
     response = http.post("/login", data={"tx": tx, "pid": citizen.pid, "password": PASSWORD})
@@ -127,9 +121,7 @@ def test_login_form_requires_csrf_token(app, citizen, rp):
     ids=["unknown-client", "unregistered-redirect", "altered-redirect", "missing-client"],
 )
 def test_bad_client_or_redirect_uri_gets_an_error_page_never_a_redirect(app, rp, params):
-    base = {"response_type": "code", "client_id": "rp1", "redirect_uri": REDIRECT_URI, "scope": "openid", "state": "x"}
-    base.update(params)
-    response = app.test_client().get("/authorize", query_string={k: v for k, v in base.items() if v is not None})
+    response = app.test_client().get("/authorize", query_string=authorize_params(scope="openid", state="x", **params))
     assert response.status_code == 400
     assert response.location is None
     assert "invalid login request" in response.get_data(as_text=True) or "ugyldig" in response.get_data(as_text=True)
@@ -146,9 +138,7 @@ def test_bad_client_or_redirect_uri_gets_an_error_page_never_a_redirect(app, rp,
     ids=["implicit", "missing-response-type", "pkce-plain", "prompt-none-no-session"],
 )
 def test_errors_go_back_to_a_registered_redirect_uri_with_state_and_iss(app, rp, params, error):
-    base = {"response_type": "code", "client_id": "rp1", "redirect_uri": REDIRECT_URI, "scope": "openid", "state": "st"}
-    base.update(params)
-    response = app.test_client().get("/authorize", query_string={k: v for k, v in base.items() if v is not None})
+    response = app.test_client().get("/authorize", query_string=authorize_params(scope="openid", state="st", **params))
     assert response.status_code == 302
     assert response.location.startswith(REDIRECT_URI)
     back = query(response.location)
@@ -162,7 +152,7 @@ def test_public_client_must_use_pkce_and_then_gets_tokens(app, citizen):
     http = app.test_client()
     refused = http.get(
         "/authorize",
-        query_string={"response_type": "code", "client_id": "spa", "redirect_uri": REDIRECT_URI, "scope": "openid"},
+        query_string=authorize_params(client_id="spa", scope="openid"),
     )
     assert query(refused.location)["error"] == "invalid_request"
     verifier, challenge = pkce_pair()
@@ -368,13 +358,7 @@ def test_cancel_returns_access_denied(app, rp):
     http = app.test_client()
     start = http.get(
         "/authorize",
-        query_string={
-            "response_type": "code",
-            "client_id": "rp1",
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid",
-            "state": "c1",
-        },
+        query_string=authorize_params(scope="openid", state="c1"),
     )
     page = http.get(start.location).get_data(as_text=True)
     from tests.flows import hidden
@@ -404,7 +388,7 @@ def test_security_headers_on_pages(app, rp):
     http = app.test_client()
     start = http.get(
         "/authorize",
-        query_string={"response_type": "code", "client_id": "rp1", "redirect_uri": REDIRECT_URI, "scope": "openid"},
+        query_string=authorize_params(scope="openid"),
     )
     page = http.get(start.location)
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
