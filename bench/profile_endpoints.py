@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench.citizens import make_pool  # noqa: E402
 from idp.extensions import db  # noqa: E402
 from tests.conftest import PASSWORD, add_citizen, add_client, build_app, make_config  # noqa: E402
 from tests.production.flows import (  # noqa: E402
@@ -37,6 +38,11 @@ from tests.production.flows import (  # noqa: E402
 )
 
 SCENARIOS = ("discovery", "jwks", "token_rs256", "token_es256", "refresh", "userinfo", "authorize_sso", "full_login")
+
+
+def login_from_pool(app, rp: RelyingParty, citizen: tuple[str, str]) -> None:
+    pid, secret = citizen
+    full_login(FlaskAgent(app), [""], rp, pid, PASSWORD, totp_secret=secret)
 
 
 def main() -> None:
@@ -55,19 +61,33 @@ def main() -> None:
 
             env = stack.enter_context(postgres_redis()).env
         # Production Argon2id parameters (config defaults), not the tests' cheap ones.
-        env = {**env, "IDP_PASSWORDS_TIME_COST": "2", "IDP_PASSWORDS_MEMORY_COST_KIB": "19456"}
+        # Full logins, as in bench/loadgen.py: password then a TOTP code, every one from 127.0.0.1.
+        env = {
+            **env,
+            "IDP_PASSWORDS_TIME_COST": "2",
+            "IDP_PASSWORDS_MEMORY_COST_KIB": "19456",
+            "IDP_ASSURANCE_PASSWORD_ONLY": "false",
+            "IDP_LIMITS_IP_LOGINS": "1000000",
+        }
         app = build_app(make_config(tmp, **env))
         # Requests run outside this context: inside it, Flask would share g and the
         # database session between requests, which no real request does.
         with app.app_context():
-            pid = add_citizen(app).pid
+            citizen = add_citizen(app)
+            pid = citizen.pid
+            totp = app.extensions["idp.chain"].factors["totp"]
+            first_secret = totp.new_secret()
+            totp.enrol(citizen, first_secret)
+            db.session.commit()
             add_client()
             add_client(client_id="rp-es", secret="rp-es-secret", id_token_signed_response_alg="ES256")
             db.session.remove()
         es = args.scenario == "token_es256"
         rp = RelyingParty("rp-es", "rp-es-secret") if es else RelyingParty("rp1", "rp1-secret")
         agent = FlaskAgent(app)
-        first = full_login(agent, [""], rp, pid, PASSWORD)
+        first = full_login(agent, [""], rp, pid, PASSWORD, totp_secret=first_secret)
+        # A TOTP code counts once per time step: each measured login is by a citizen of its own.
+        pool = make_pool(app, count=args.requests, password=PASSWORD) if args.scenario == "full_login" else []
 
         def fresh_code() -> Login:
             login = Login(rp)
@@ -93,7 +113,7 @@ def main() -> None:
                 "GET", "/userinfo", headers={"Authorization": f"Bearer {first.tokens['access_token']}"}
             ),
             "authorize_sso": fresh_code,
-            "full_login": lambda: full_login(FlaskAgent(app), [""], rp, pid, PASSWORD),
+            "full_login": lambda: login_from_pool(app, rp, pool.pop()),
         }
         step = steps[args.scenario]
         statements = []
