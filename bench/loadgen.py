@@ -12,7 +12,7 @@ runs every scenario for ``--duration`` seconds with ``--clients`` client
 processes. In the same run it measures, in this process, the raw RS256 and
 ES256 signing rates and the Argon2id rate on one core; the "limit" of a
 scenario is that rate x cores, and the "of limit" column is throughput / limit.
-Health, discovery, JWKS and userinfo involve no signature or hash; their limit
+Health, discovery, JWKS, userinfo and introspection involve no signature or hash; their limit
 is the HTTP ceiling: gunicorn serving bench/null_app.py to the same clients.
 /healthz shows what Flask and the per-request hooks cost with an empty view.
 
@@ -166,7 +166,7 @@ def _prepare(job: Job, target: Target, share: slice) -> list:
         return list(job.totp_citizens[share])
     if job.scenario.startswith("token"):
         return [_fresh_code(target, job.rp, job.cookie) for _ in range(job.items)]
-    if job.scenario in ("refresh", "userinfo"):
+    if job.scenario in ("refresh", "userinfo", "introspection"):
         code, login = _fresh_code(target, job.rp, job.cookie)
         status, data = _exchange(target, job.rp, code, login)
         if status != 200:
@@ -198,6 +198,10 @@ def _one(job: Job, target: Target, prepared: list) -> bool:
         case "userinfo":
             auth = {"Authorization": f"Bearer {prepared[0]['access_token']}"}
             return target.request("GET", "/userinfo", headers=auth)[0] == 200
+        case "introspection":
+            body = urlencode({"token": prepared[0]["access_token"], "token_type_hint": "access_token"})
+            status, _, data = target.request("POST", "/introspect", body, _basic(job.rp))
+            return status == 200 and json.loads(data)["active"] is True
         case "full_login":
             pid, secret = prepared.pop()
             full_login(HttpAgent(), [job.base], job.rp, pid, PASSWORD, totp_secret=secret)
@@ -418,7 +422,17 @@ def _row_text(row: dict) -> str:
 
 
 # healthz is the floor: the same app, server and hooks with no work in the view.
-SCENARIOS = ("healthz", "discovery", "jwks", "token_rs256", "token_es256", "refresh", "userinfo", "full_login")
+SCENARIOS = (
+    "healthz",
+    "discovery",
+    "jwks",
+    "token_rs256",
+    "token_es256",
+    "refresh",
+    "userinfo",
+    "introspection",
+    "full_login",
+)
 
 
 def markdown(rows: list[dict], limits: dict[str, float], cores: int, args: argparse.Namespace) -> str:

@@ -32,12 +32,23 @@ from tests.production.flows import (  # noqa: E402
     Login,
     RelyingParty,
     authorize_url,
+    basic_auth,
     code_from,
     exchange_code,
     full_login,
 )
 
-SCENARIOS = ("discovery", "jwks", "token_rs256", "token_es256", "refresh", "userinfo", "authorize_sso", "full_login")
+SCENARIOS = (
+    "discovery",
+    "jwks",
+    "token_rs256",
+    "token_es256",
+    "refresh",
+    "userinfo",
+    "introspection",
+    "authorize_sso",
+    "full_login",
+)
 
 
 def login_from_pool(app, rp: RelyingParty, citizen: tuple[str, str]) -> None:
@@ -111,6 +122,12 @@ def main() -> None:
             "refresh": refresh,
             "userinfo": lambda: agent.request(
                 "GET", "/userinfo", headers={"Authorization": f"Bearer {first.tokens['access_token']}"}
+            ),
+            "introspection": lambda: agent.request(
+                "POST",
+                "/introspect",
+                data={"token": first.tokens["access_token"], "token_type_hint": "access_token"},
+                headers=basic_auth(rp),
             ),
             "authorize_sso": fresh_code,
             "full_login": lambda: login_from_pool(app, rp, pool.pop()),

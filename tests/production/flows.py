@@ -197,7 +197,8 @@ def resume(agent: Agent, base: str, login: Login, resume_path: str) -> str:
     return code_from(agent.request("GET", base + resume_path), login)
 
 
-def _basic(rp: RelyingParty) -> dict[str, str]:
+def basic_auth(rp: RelyingParty) -> dict[str, str]:
+    """HTTP Basic client authentication (client_secret_basic) for the back channel."""
     pair = f"{rp.client_id}:{rp.secret}".encode()
     return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
@@ -212,7 +213,7 @@ def exchange_code(agent: Agent, base: str, login: Login) -> dict[str, Any]:
             "redirect_uri": login.rp.redirect_uri,
             "code_verifier": login.verifier,
         },
-        headers=_basic(login.rp),
+        headers=basic_auth(login.rp),
     )
     if reply.status != 200:
         raise StepFailed("token", reply)
@@ -225,7 +226,7 @@ def refresh(agent: Agent, base: str, login: Login) -> dict[str, Any]:
         "POST",
         base + "/token",
         data={"grant_type": "refresh_token", "refresh_token": login.tokens["refresh_token"]},
-        headers=_basic(login.rp),
+        headers=basic_auth(login.rp),
     )
     if reply.status != 200:
         raise StepFailed("refresh", reply)
