@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -108,6 +109,17 @@ def revoke_grant(grant_id: str) -> None:
     )
 
 
+def _refuse_unclaimable_code(code_hash: str, client: Client) -> None:
+    """Unknown, another client's, or used. A used one came back: revoke its grant (committed by the caller)."""
+    found = db.session.execute(
+        sa.select(AuthorizationCode.grant_id, AuthorizationCode.client_id, AuthorizationCode.used_at).filter_by(
+            code_hash=code_hash
+        )
+    ).first()
+    if found is not None and found.client_id == client.client_id and found.used_at is not None:
+        revoke_grant(found.grant_id)
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
 
@@ -136,24 +148,37 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
         db.session.commit()
 
-    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
-        found = db.session.scalar(sa.select(AuthorizationCode).filter_by(code_hash=digest(code)))
-        if found is None or found.client_id != client.client_id:
-            return None
-        # Claim the code atomically so two concurrent exchanges cannot both win.
-        claimed = db.session.execute(
-            sa.update(AuthorizationCode)
-            .where(AuthorizationCode.id == found.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=now())
-        ).rowcount
-        if not claimed:
-            revoke_grant(found.grant_id)
+    def validate_token_request(self) -> None:
+        try:
+            super().validate_token_request()
+        except OAuth2Error:
+            # A claimed code stays spent when the exchange then fails (expired, wrong redirect_uri or
+            # code_verifier), and a replay's revocation must stand: commit either before answering.
             db.session.commit()
+            raise
+
+    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+        code_hash = digest(code)
+        # Claiming and reading are one statement, and the claim commits with the new token in
+        # save_token: a concurrent exchange waits on the row (PostgreSQL) or the write lock (SQLite),
+        # then finds the code used.
+        claimed = db.session.scalar(
+            sa.update(AuthorizationCode)
+            .where(
+                AuthorizationCode.code_hash == code_hash,
+                AuthorizationCode.client_id == client.client_id,
+                AuthorizationCode.used_at.is_(None),
+            )
+            .values(used_at=now())
+            .returning(AuthorizationCode)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed is None:
+            _refuse_unclaimable_code(code_hash, client)
             return None
-        db.session.commit()
-        if found.is_expired(now()):
+        if claimed.is_expired(now()):
             return None
-        return found
+        return claimed
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         # Kept, marked used, by query_authorization_code: a replay must find it to revoke the grant.

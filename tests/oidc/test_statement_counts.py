@@ -1,0 +1,55 @@
+"""The database statements of the token endpoint, on each backend.
+
+A count, not a timing: each statement is a round trip and each commit a flush
+to disk (issue 5), so a change that adds one should be a decision, not an accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from idp.extensions import db
+from tests.conftest import PASSWORD
+from tests.flows import REDIRECT_URI, basic, login_for_code
+
+TOKEN_REQUEST = ["SELECT", "UPDATE", "SELECT", "INSERT", "COMMIT"]  # client; claim; citizen; new token
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The first word of each statement sent while inside, and COMMIT for each commit."""
+    sent: list[str] = []
+
+    def before_cursor_execute(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    def commit(_conn) -> None:
+        sent.append("COMMIT")
+
+    # As in production, where each request has its own session: nothing is cached from earlier requests.
+    db.session.remove()
+    engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", before_cursor_execute)
+    sa.event.listen(engine, "commit", commit)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before_cursor_execute)
+        sa.event.remove(engine, "commit", commit)
+
+
+def post_token(http, **form: str):
+    response = http.post("/token", data=form, headers=basic("rp1", "rp1-secret"))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_code_exchange_claims_and_issues_in_one_transaction(app, citizen, rp):
+    http = app.test_client()
+    back = login_for_code(http, pid=citizen.pid, password=PASSWORD)
+    with statements() as exchange:
+        post_token(http, grant_type="authorization_code", code=back["code"], redirect_uri=REDIRECT_URI)
+    assert exchange == TOKEN_REQUEST

@@ -1,0 +1,78 @@
+"""Claiming a code at the token endpoint: once, even under races, on each backend.
+
+In the race the winner is held between claiming the credential and committing
+its new tokens, and the loser is sent in that window: it must wait for the
+winner, find the credential spent, and revoke the grant, the winner's new
+tokens included.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from idp.oidc import server
+from tests.conftest import PASSWORD
+from tests.flows import REDIRECT_URI, basic, login_for_code, pkce_pair
+
+HELD_SECONDS = 0.5  # how long the winner holds its claim; long enough for the loser's request to arrive
+
+
+def hold_first_claim(monkeypatch, grant: type) -> threading.Event:
+    """Make the first request through ``grant`` pause after its claim; the event says it got there."""
+    claimed = threading.Event()
+    original = grant.authenticate_user
+
+    def authenticate_user(self, credential):
+        if not claimed.is_set():
+            claimed.set()
+            threading.Event().wait(HELD_SECONDS)
+        return original(self, credential)
+
+    monkeypatch.setattr(grant, "authenticate_user", authenticate_user)
+    return claimed
+
+
+def race(app, form: dict[str, str], claimed: threading.Event) -> tuple[object, object]:
+    """The winner's and the loser's responses to the same token request."""
+
+    def post():
+        return app.test_client().post("/token", data=form, headers=basic("rp1", "rp1-secret"))
+
+    def post_after_claim():
+        assert claimed.wait(10), "the first request never claimed the credential"
+        return post()
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.submit(post), pool.submit(post_after_claim)
+        return first.result(timeout=30), second.result(timeout=30)
+
+
+def userinfo_status(app, access_token: str) -> int:
+    return app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
+
+
+def test_concurrent_exchanges_of_one_code_give_one_token_and_revoke_it(app, citizen, rp, monkeypatch):
+    back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD)
+    claimed = hold_first_claim(monkeypatch, server.AuthorizationCodeGrant)
+    form = {"grant_type": "authorization_code", "code": back["code"], "redirect_uri": REDIRECT_URI}
+    winner, loser = race(app, form, claimed)
+    assert winner.status_code == 200, winner.get_json()
+    assert loser.status_code == 400 and loser.get_json()["error"] == "invalid_grant"
+    assert userinfo_status(app, winner.get_json()["access_token"]) == 401
+
+
+def exchange(app, code: str, **extra: str):
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, **extra}
+    return app.test_client().post("/token", data=form, headers=basic("rp1", "rp1-secret"))
+
+
+def test_a_failed_exchange_spends_the_code(app, citizen, rp):
+    verifier, challenge = pkce_pair()
+    back = login_for_code(
+        app.test_client(), pid=citizen.pid, password=PASSWORD, code_challenge=challenge, code_challenge_method="S256"
+    )
+    wrong = exchange(app, back["code"], code_verifier=pkce_pair()[0])
+    assert wrong.status_code == 400 and wrong.get_json()["error"] == "invalid_grant"
+    right = exchange(app, back["code"], code_verifier=verifier)
+    assert right.status_code == 400 and right.get_json()["error"] == "invalid_grant"
