@@ -196,25 +196,55 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
 
+def _refuse_unclaimable_refresh(token_hash: str, client_id: str) -> None:
+    """Unknown, another client's, revoked or rotated. A rotated one came back: someone holds a copy."""
+    found = db.session.execute(
+        sa.select(Token.grant_id, Token.client_id, Token.refreshed_at).filter_by(refresh_token_hash=token_hash)
+    ).first()
+    if found is not None and found.client_id == client_id and found.refreshed_at is not None:
+        # Checked before revoked_at, which rotation sets too.
+        revoke_grant(found.grant_id)
+        db.session.commit()
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation (RFC 9700 §4.14.2)
 
+    def validate_token_request(self) -> None:
+        try:
+            super().validate_token_request()
+        except OAuth2Error:
+            # Refused (expired, or a scope beyond the grant's): the refresh token stays as it was,
+            # so the rotation claimed by authenticate_refresh_token is undone. A replay's revocation
+            # was committed there already.
+            db.session.rollback()
+            raise
+
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
-        found = db.session.scalar(sa.select(Token).filter_by(refresh_token_hash=digest(refresh_token)))
-        if found is None or found.client_id != self.request.client.client_id:
+        token_hash = digest(refresh_token)
+        client_id = self.request.client.client_id
+        moment = now()
+        # Rotation claims the token in the new token's transaction (committed by save_token): a
+        # concurrent refresh with the same token waits, then finds it rotated and revokes the family.
+        claimed = db.session.scalar(
+            sa.update(Token)
+            .where(
+                Token.refresh_token_hash == token_hash,
+                Token.client_id == client_id,
+                Token.refreshed_at.is_(None),
+                Token.revoked_at.is_(None),
+            )
+            .values(refreshed_at=moment, revoked_at=moment)
+            .returning(Token)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed is None:
+            _refuse_unclaimable_refresh(token_hash, client_id)
             return None
-        if found.refreshed_at is not None:
-            # A rotated refresh token came back: someone holds a copy. Revoke the family.
-            # (Checked before revoked_at: rotation marks the old token revoked too.)
-            revoke_grant(found.grant_id)
-            db.session.commit()
+        if claimed.refresh_expires_at is not None and claimed.refresh_expires_at <= moment:
             return None
-        if found.revoked_at is not None:
-            return None
-        if found.refresh_expires_at is not None and found.refresh_expires_at <= now():
-            return None
-        return found
+        return claimed
 
     def authenticate_user(self, refresh_token: Token) -> Authentication:
         return Authentication(
@@ -228,9 +258,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         )
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
-        refresh_token.refreshed_at = now()
-        refresh_token.revoked_at = now()
-        db.session.commit()
+        # Done: authenticate_refresh_token marked it refreshed and revoked, and save_token committed that.
+        pass
 
 
 class _IdToken:

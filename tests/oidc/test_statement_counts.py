@@ -47,9 +47,12 @@ def post_token(http, **form: str):
     return response.get_json()
 
 
-def test_code_exchange_claims_and_issues_in_one_transaction(app, citizen, rp):
+def test_token_requests_claim_and_issue_in_one_transaction(app, citizen, rp):
     http = app.test_client()
-    back = login_for_code(http, pid=citizen.pid, password=PASSWORD)
+    back = login_for_code(http, pid=citizen.pid, password=PASSWORD, scope="openid offline_access")
     with statements() as exchange:
-        post_token(http, grant_type="authorization_code", code=back["code"], redirect_uri=REDIRECT_URI)
+        tokens = post_token(http, grant_type="authorization_code", code=back["code"], redirect_uri=REDIRECT_URI)
+    with statements() as refresh:
+        post_token(http, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
     assert exchange == TOKEN_REQUEST
+    assert refresh == TOKEN_REQUEST

@@ -1,6 +1,6 @@
-"""Claiming a code at the token endpoint: once, even under races, on each backend.
+"""Claiming a code or refresh token at the token endpoint: once, even under races, on each backend.
 
-In the race the winner is held between claiming the credential and committing
+In the races the winner is held between claiming the credential and committing
 its new tokens, and the loser is sent in that window: it must wait for the
 winner, find the credential spent, and revoke the grant, the winner's new
 tokens included.
@@ -62,8 +62,24 @@ def test_concurrent_exchanges_of_one_code_give_one_token_and_revoke_it(app, citi
     assert userinfo_status(app, winner.get_json()["access_token"]) == 401
 
 
+def test_concurrent_refreshes_with_one_token_give_one_token_and_revoke_the_family(app, citizen, rp, monkeypatch):
+    back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD, scope="openid offline_access")
+    first = exchange(app, back["code"]).get_json()
+    claimed = hold_first_claim(monkeypatch, server.RefreshTokenGrant)
+    winner, loser = race(app, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, claimed)
+    assert winner.status_code == 200, winner.get_json()
+    assert loser.status_code == 400 and loser.get_json()["error"] == "invalid_grant"
+    assert userinfo_status(app, winner.get_json()["access_token"]) == 401
+    assert userinfo_status(app, first["access_token"]) == 401
+
+
 def exchange(app, code: str, **extra: str):
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, **extra}
+    return app.test_client().post("/token", data=form, headers=basic("rp1", "rp1-secret"))
+
+
+def refresh(app, refresh_token: str, **extra: str):
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
     return app.test_client().post("/token", data=form, headers=basic("rp1", "rp1-secret"))
 
 
@@ -76,3 +92,13 @@ def test_a_failed_exchange_spends_the_code(app, citizen, rp):
     assert wrong.status_code == 400 and wrong.get_json()["error"] == "invalid_grant"
     right = exchange(app, back["code"], code_verifier=verifier)
     assert right.status_code == 400 and right.get_json()["error"] == "invalid_grant"
+
+
+def test_a_refused_refresh_leaves_the_refresh_token_usable(app, citizen, rp):
+    back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD, scope="openid offline_access")
+    tokens = exchange(app, back["code"]).get_json()
+    wider = refresh(app, tokens["refresh_token"], scope="openid offline_access pid")
+    assert wider.status_code == 400 and wider.get_json()["error"] == "invalid_scope"
+    renewed = refresh(app, tokens["refresh_token"])
+    assert renewed.status_code == 200, renewed.get_json()
+    assert userinfo_status(app, renewed.get_json()["access_token"]) == 200
