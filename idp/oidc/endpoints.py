@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 
-import sqlalchemy as sa
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -23,8 +22,7 @@ from idp import audit, transactions
 from idp.clock import now
 from idp.errors import error_page, login_expired_page
 from idp.extensions import csrf, db
-from idp.models import Client, Token
-from idp.models.oauth import digest
+from idp.models import Client
 from idp.oidc import par
 from idp.oidc.claims import subject_for, user_claims
 from idp.oidc.claims_request import parse_claims, requested_names
@@ -36,6 +34,7 @@ from idp.oidc.response_mode import deliver
 from idp.oidc.revocation import RevocationEndpoint
 from idp.oidc.same_site import resend_as_get
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS, Authentication
+from idp.oidc.token_lookup import find_issued
 from idp.policy.requirement import SessionFacts, requirement_for, session_meets
 from idp.sessions import current_session, remember_client
 
@@ -312,19 +311,19 @@ def userinfo():
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
         return response
-    found = db.session.scalar(sa.select(Token).filter_by(access_token_hash=digest(value)))
-    if found is None or found.is_revoked() or found.access_expires_at <= now():
+    issued = find_issued(value, access_only=True)
+    if issued is None or issued.token.is_revoked() or issued.token.access_expires_at <= now():
         return _invalid_token("The access token is unknown, expired or revoked.")
-    scopes = set(found.scope.split())
+    token, citizen, client = issued
+    scopes = set(token.scope.split())
     if "openid" not in scopes:
         # RFC 6750 §3.1: a valid token without the needed scope is insufficient_scope.
         response = jsonify(error="insufficient_scope", error_description="The access token lacks the openid scope.")
         response.status_code = 403
         response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
         return response
-    client = found.get_client()
-    extra = requested_names(found.claims, "userinfo")
-    claims = {"sub": subject_for(found.citizen, client), **user_claims(found.citizen, scopes, extra)}
+    extra = requested_names(token.claims, "userinfo")
+    claims = {"sub": subject_for(citizen, client), **user_claims(citizen, scopes, extra)}
     response = jsonify(claims)
     response.headers["Cache-Control"] = "no-store"
     return response

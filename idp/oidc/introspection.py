@@ -11,10 +11,9 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from flask import current_app
 
 from idp.clock import now
-from idp.models import Token
 from idp.models.oauth import digest
 from idp.oidc.claims import subject_for
-from idp.oidc.revocation import find_token
+from idp.oidc.token_lookup import Issued, find_issued
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
@@ -25,13 +24,14 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         client = self.authenticate_endpoint_client(request)
         self.check_params(request, client)
         presented = request.form["token"]
-        token = find_token(presented, request.form.get("token_type_hint"))
-        if token is None or token.client_id != client.client_id:
+        issued = find_issued(presented, access_only=False)
+        if issued is None or issued.client.client_id != client.client_id:
             return 200, {"active": False}, default_json_headers
-        return 200, _describe(token, presented), default_json_headers
+        return 200, _describe(issued, presented), default_json_headers
 
 
-def _describe(token: Token, presented: str) -> dict:
+def _describe(issued: Issued, presented: str) -> dict:
+    token = issued.token
     if token.is_revoked():
         return {"active": False}
     is_refresh = token.refresh_token_hash == digest(presented)
@@ -44,7 +44,7 @@ def _describe(token: Token, presented: str) -> dict:
         "client_id": token.client_id,
         "aud": token.client_id,
         "scope": token.scope,
-        "sub": subject_for(token.citizen, token.get_client()),
+        "sub": subject_for(issued.citizen, issued.client),
         "token_type": "refresh_token" if is_refresh else "Bearer",
         "iat": int(token.issued_at.timestamp()),
         "exp": int(expires_at.timestamp()),

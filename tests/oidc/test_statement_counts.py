@@ -1,4 +1,4 @@
-"""The database statements of the token endpoint, on each backend.
+"""The database statements of the token endpoint and userinfo, on each backend.
 
 A count, not a timing: each statement is a round trip and each commit a flush
 to disk (issue 5), so a change that adds one should be a decision, not an accident.
@@ -56,3 +56,23 @@ def test_token_requests_claim_and_issue_in_one_transaction(app, citizen, rp):
         post_token(http, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
     assert exchange == TOKEN_REQUEST
     assert refresh == TOKEN_REQUEST
+
+
+def test_userinfo_is_one_query(app, citizen, rp):
+    http = app.test_client()
+    back = login_for_code(http, pid=citizen.pid, password=PASSWORD)
+    tokens = post_token(http, grant_type="authorization_code", code=back["code"], redirect_uri=REDIRECT_URI)
+    with statements() as sent:
+        response = http.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert response.status_code == 200
+    assert sent == ["SELECT"]
+
+
+def test_introspection_is_client_then_token(app, citizen, rp):
+    http = app.test_client()
+    back = login_for_code(http, pid=citizen.pid, password=PASSWORD)
+    tokens = post_token(http, grant_type="authorization_code", code=back["code"], redirect_uri=REDIRECT_URI)
+    with statements() as sent:
+        response = http.post("/introspect", data={"token": tokens["access_token"]}, headers=basic("rp1", "rp1-secret"))
+    assert response.get_json()["active"] is True
+    assert sent == ["SELECT", "SELECT"]
