@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -54,6 +55,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
         MAX_CONTENT_LENGTH=256 * 1024,
     )
+    app.session_interface = _SessionCookies()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
@@ -120,6 +122,23 @@ def _wrap(app: Flask, config: Config) -> None:
 
         # Outermost: the request id, logs and routes see the client's address and scheme.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie session (it holds the CSRF token), with its serializer made once.
+
+    Flask builds a new serializer, probing it with a JSON round trip, on every request
+    that has a request context, cookie or not: about 9 µs each time.
+    """
+
+    _made: tuple[tuple, object] | None = None
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        made = self._made
+        if made is None or made[0] != keys:
+            self._made = made = (keys, super().get_signing_serializer(app))
+        return made[1]
 
 
 def _select_locale() -> str:
