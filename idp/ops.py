@@ -204,17 +204,20 @@ def _record(environ: dict, status: int, elapsed: float) -> None:
     _observe(endpoint, method, status, elapsed)
     # The path only: query strings carry login hints (national identity numbers)
     # and transaction ids, which stay out of the logs.
-    access_log.info(
-        "request",
-        extra={
+    if access_log.isEnabledFor(logging.INFO):
+        # makeRecord and handle, as Logger.info does, less its stack walk for a caller's file and
+        # line, which the JSON lines do not show: a fifth of the line's cost.
+        fields = {
             "method": method,
             "path": environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace"),
             "endpoint": endpoint,
             "status": status,
             "duration_ms": round(elapsed * 1000, 2),
             "remote_addr": environ.get("REMOTE_ADDR"),
-        },
-    )
+        }
+        access_log.handle(
+            access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields)
+        )
 
 
 @functools.cache
@@ -313,6 +316,10 @@ def _listen_once() -> None:
 # ---------------------------------------------------------------- logs
 
 
+# One encoder for every line: json.dumps with options builds a new one each call.
+_JSON = json.JSONEncoder(default=str, ensure_ascii=False)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the request id when there is a request."""
 
@@ -332,7 +339,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _JSON.encode(entry)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
