@@ -1,18 +1,60 @@
-"""OpenID Provider metadata (OIDC Discovery §3, RFC 8414), built once per app.
+"""What relying parties fetch to trust us: the provider metadata (OIDC Discovery §3, RFC 8414) and the JWKS.
 
-It lists only what the provider does: tests/conformance checks each entry against behaviour.
+Both are served as pre-serialised documents (idp/documents.py). The metadata
+is built once per app; it lists only what the provider does: tests/conformance
+checks each entry against behaviour. The JWKS document is remade only when the
+key ring is reloaded or a key changes state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
+from idp.clock import Clock
 from idp.config import Config
+from idp.documents import Document
 from idp.oidc.claims import SCOPE_CLAIMS, SCOPES_SUPPORTED
+from idp.oidc.keys import KeyRing
 from idp.oidc.request_object import SIGNING_ALGS as REQUEST_OBJECT_ALGS
 from idp.oidc.response_mode import SUPPORTED as RESPONSE_MODES
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS
 
 ID_TOKEN_ALGS = ("RS256", "PS256", "ES256")
 CONFIDENTIAL_AUTH_METHODS = [m for m in TOKEN_ENDPOINT_AUTH_METHODS if m != "none"]
+# Relying parties cache both; a rotated key is published keys.rotation_delay_seconds (default
+# an hour) before it signs, so five minutes of a cached JWKS never misses a signing key.
+CACHE_CONTROL = "public, max-age=300"
+
+
+def discovery_document(metadata: dict[str, object]) -> Document:
+    return Document.json(metadata, endpoint="oidc.discovery", cache_control=CACHE_CONTROL, cors=True)
+
+
+class JwksDocument:
+    """The JWKS as a document, remade when the ring is reloaded or ``now`` passes a key's state change."""
+
+    def __init__(self, ring: Callable[[], KeyRing], clock: Clock) -> None:
+        self._ring = ring
+        self._clock = clock
+        # (ring, valid from, valid until or None, document), replaced whole: threads read it without a lock,
+        # and two of them remaking it at once only both do the same work.
+        self._cached: tuple[KeyRing, datetime, datetime | None, Document] | None = None
+
+    def __call__(self) -> Document:
+        ring, moment, cached = self._ring(), self._clock(), self._cached
+        if (
+            cached is not None
+            and cached[0] is ring
+            and cached[1] <= moment
+            and (cached[2] is None or moment < cached[2])
+        ):
+            return cached[3]
+        document = Document.json(
+            ring.public_jwks(now=moment), endpoint="oidc.jwks", cache_control=CACHE_CONTROL, cors=True
+        )
+        self._cached = (ring, moment, ring.next_change(now=moment), document)
+        return document
 
 
 def provider_metadata(config: Config, *, acr_values: tuple[str, ...]) -> dict[str, object]:

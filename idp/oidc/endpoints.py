@@ -26,7 +26,7 @@ from idp.models import Client
 from idp.oidc import par
 from idp.oidc.claims import subject_for, user_claims
 from idp.oidc.claims_request import parse_claims, requested_names
-from idp.oidc.id_token import keyring, verify_own_id_token
+from idp.oidc.id_token import verify_own_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
 from idp.oidc.request_object import expand, expand_request_object
 from idp.oidc.response_mode import SUPPORTED as SUPPORTED_RESPONSE_MODES
@@ -329,18 +329,14 @@ def userinfo():
     return response
 
 
+# GET and HEAD of these never reach the views: DocumentRoutes (idp/documents.py) answers them
+# before Flask with the same documents. The routes serve url_for, OPTIONS and 405s.
 @bp.route("/.well-known/openid-configuration")
 @bp.route("/.well-known/oauth-authorization-server")  # RFC 8414 §3: the same metadata for OAuth clients
 def discovery():
-    response = jsonify(current_app.extensions["idp.discovery"])
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return current_app.extensions["idp.discovery_document"].response(request.headers.get("If-None-Match"))
 
 
 @bp.route("/jwks")
 def jwks():
-    response = jsonify(keyring().public_jwks(now=now()))
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return current_app.extensions["idp.jwks_document"]().response(request.headers.get("If-None-Match"))

@@ -552,6 +552,17 @@ class KeyRing:
         published.sort(key=lambda k: _STATE_ORDER[k.info.state(now)])
         return {"keys": [dict(k.public_jwk) for k in published]}
 
+    def next_change(self, *, now: datetime) -> datetime | None:
+        """The first instant after ``now`` at which a key changes state (so the JWKS may change), if any."""
+        now = _utc(now)
+        moments = (
+            moment
+            for k in self.keys
+            for moment in (k.info.active_from, k.info.retired_at, k.info.expires_at)
+            if moment is not None and moment > now
+        )
+        return min(moments, default=None)
+
     def public_keyset(self, *, now: datetime) -> KeySet:
         """The published keys as a joserfc ``KeySet``, to verify tokens we issued."""
         return KeySet.import_key_set(self.public_jwks(now=now))  # type: ignore[arg-type]
