@@ -185,11 +185,12 @@ _state = ShortLivedState.__table__
 class DatabaseStore:
     """Store on the application database (PostgreSQL or SQLite).
 
-    Each method runs and commits its own short transaction on ``db.session`` (so
-    it must be called inside an app context). Sharing the request's session is
-    deliberate: on SQLite a second connection would wait on the session's own
-    write lock. The consequence is that a store call also commits -- or, on
-    failure, rolls back -- whatever the caller has pending in ``db.session``.
+    Each method runs on ``db.session`` (so it must be called inside an app
+    context). Sharing the request's session is deliberate: on SQLite a second
+    connection would wait on the session's own write lock. Reads join the
+    caller's transaction; each write commits it, so a store write also commits
+    whatever the caller has pending in ``db.session``. A failure rolls the
+    caller's transaction back.
 
     ``clock`` is the only source of "now" (the database's clock is never used),
     so tests can expire entries without sleeping. ``purge_every`` (0 disables)
@@ -216,11 +217,13 @@ class DatabaseStore:
         raise NotImplementedError(f"DatabaseStore supports PostgreSQL and SQLite, not {dialect}")
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def _transaction(self, *, commit: bool = True) -> Iterator[Session]:
         session = self._db.session
         try:
             yield session
-            session.commit()
+            # A read has nothing to commit: ending the transaction would only cost a round trip.
+            if commit:
+                session.commit()
         except OperationalError as exc:
             session.rollback()
             raise StoreUnavailable(f"state store (database) unavailable: {exc.orig}") from exc
@@ -284,7 +287,7 @@ class DatabaseStore:
 
     def get(self, namespace: str, key: str) -> dict | None:
         stmt = select(_state.c.value).where(*self._live(namespace, key, self._now()))
-        with self._transaction() as session:
+        with self._transaction(commit=False) as session:
             return session.execute(stmt).scalar_one_or_none()
 
     def take(self, namespace: str, key: str) -> dict | None:
@@ -328,7 +331,7 @@ class DatabaseStore:
     def ttl(self, namespace: str, key: str) -> int | None:
         now = self._now()
         stmt = select(_state.c.expires_at).where(*self._live(namespace, key, now))
-        with self._transaction() as session:
+        with self._transaction(commit=False) as session:
             expires_at = session.execute(stmt).scalar_one_or_none()
         if expires_at is None:
             return None
