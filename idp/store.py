@@ -22,7 +22,8 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -77,6 +78,14 @@ class Store(Protocol):
 
     def ping(self) -> bool:
         """True if the backend is reachable."""
+
+    def deferred(self) -> AbstractContextManager[None]:
+        """Within the block, writes wait for the caller's ``db.session.commit()``.
+
+        A request that writes several entries and rows then commits once, and its
+        writes stand or fall together. Only the database backend has anything to
+        defer: Redis applies each write at once, as always.
+        """
 
 
 def _check_ttl(ttl: int) -> None:
@@ -169,6 +178,9 @@ class RedisStore:
         except _REDIS_DOWN:
             return False
 
+    def deferred(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -189,8 +201,9 @@ class DatabaseStore:
     context). Sharing the request's session is deliberate: on SQLite a second
     connection would wait on the session's own write lock. Reads join the
     caller's transaction; each write commits it, so a store write also commits
-    whatever the caller has pending in ``db.session``. A failure rolls the
-    caller's transaction back.
+    whatever the caller has pending in ``db.session`` -- except inside
+    :meth:`deferred`, where the caller commits. A failure rolls the caller's
+    transaction back.
 
     ``clock`` is the only source of "now" (the database's clock is never used),
     so tests can expire entries without sleeping. ``purge_every`` (0 disables)
@@ -202,6 +215,8 @@ class DatabaseStore:
         self._clock = clock
         self._purge_every = purge_every
         self._writes = itertools.count(1)
+        # Per thread or task: one request's deferred block says nothing about another's.
+        self._deferred: ContextVar[bool] = ContextVar(f"store-deferred-{id(self)}", default=False)
 
     def _now(self) -> datetime:
         # SQLite stores datetimes as zone-less text, so comparisons only hold if
@@ -217,12 +232,21 @@ class DatabaseStore:
         raise NotImplementedError(f"DatabaseStore supports PostgreSQL and SQLite, not {dialect}")
 
     @contextmanager
+    def deferred(self) -> Iterator[None]:
+        token = self._deferred.set(True)
+        try:
+            yield
+        finally:
+            self._deferred.reset(token)
+
+    @contextmanager
     def _transaction(self, *, commit: bool = True) -> Iterator[Session]:
         session = self._db.session
         try:
             yield session
-            # A read has nothing to commit: ending the transaction would only cost a round trip.
-            if commit:
+            # A read has nothing of its own to commit (ending the transaction would only cost a
+            # round trip); inside deferred() the caller commits the writes with its own work.
+            if commit and not self._deferred.get():
                 session.commit()
         except OperationalError as exc:
             session.rollback()
