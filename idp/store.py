@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import case, delete, func, null, select, text
+from sqlalchemy import case, delete, func, literal, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
@@ -274,20 +274,12 @@ class DatabaseStore:
     def _upsert(self, namespace: str, key: str, value: dict, *, ttl: int, only_over=None):
         """INSERT ... ON CONFLICT DO UPDATE of a value row; ``only_over`` limits which rows it may replace."""
         _check_ttl(ttl)
-        stmt = self._insert().values(
-            namespace=namespace,
-            key=key,
-            value=value,
-            counter=None,
-            expires_at=self._now() + timedelta(seconds=ttl),
-        )
+        expires_at = self._now() + timedelta(seconds=ttl)
+        stmt = self._insert().values(namespace=namespace, key=key, value=value, counter=None, expires_at=expires_at)
+        # The values again rather than ``stmt.excluded``: that alias costs more to build than the statement.
         return stmt.on_conflict_do_update(
             index_elements=[_state.c.namespace, _state.c.key],
-            set_={
-                "value": stmt.excluded.value,
-                "counter": None,
-                "expires_at": stmt.excluded.expires_at,
-            },
+            set_={"value": value, "counter": None, "expires_at": expires_at},
             where=only_over,
         )
 
@@ -329,13 +321,8 @@ class DatabaseStore:
     def incr(self, namespace: str, key: str, *, ttl: int) -> int:
         _check_ttl(ttl)
         now = self._now()
-        stmt = self._insert().values(
-            namespace=namespace,
-            key=key,
-            value=None,
-            counter=1,
-            expires_at=now + timedelta(seconds=ttl),
-        )
+        expires_at = now + timedelta(seconds=ttl)
+        stmt = self._insert().values(namespace=namespace, key=key, value=None, counter=1, expires_at=expires_at)
         # One upsert keeps read-modify-write atomic; an expired row counts as new,
         # which is what starts the next fixed window.
         expired = _state.c.expires_at <= now
@@ -343,7 +330,7 @@ class DatabaseStore:
             index_elements=[_state.c.namespace, _state.c.key],
             set_={
                 "counter": case((expired, 1), else_=func.coalesce(_state.c.counter, 0) + 1),
-                "expires_at": case((expired, stmt.excluded.expires_at), else_=_state.c.expires_at),
+                "expires_at": case((expired, literal(expires_at, _state.c.expires_at.type)), else_=_state.c.expires_at),
                 "value": case((expired, null()), else_=_state.c.value),
             },
         ).returning(_state.c.counter)
