@@ -12,10 +12,15 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
+from sqlalchemy.orm import joinedload
 
 from idp.clock import now
 from idp.extensions import db
 from idp.models import Citizen, CitizenStatus, LoginSession, SessionClient
+
+# Activity is written at most this often, not on every request that finds the session: an
+# idle session may therefore end up to this much before idle_seconds after its last use.
+LAST_SEEN_PRECISION = timedelta(seconds=60)
 
 
 def _hash(value: str) -> str:
@@ -65,7 +70,10 @@ def current_session() -> LoginSession | None:
     cookie = request.cookies.get(config.session.cookie_name)
     found = None
     if cookie:
-        found = db.session.scalar(sa.select(LoginSession).filter_by(cookie_hash=_hash(cookie)))
+        # The citizen comes in the same query: every use of a session checks their status.
+        found = db.session.scalar(
+            sa.select(LoginSession).filter_by(cookie_hash=_hash(cookie)).options(joinedload(LoginSession.citizen))
+        )
         moment = now()
         idle = timedelta(seconds=config.session.idle_seconds)
         if found is not None and (
@@ -75,7 +83,7 @@ def current_session() -> LoginSession | None:
             or found.citizen.status != CitizenStatus.active
         ):
             found = None
-        if found is not None:
+        if found is not None and found.last_seen_at + LAST_SEEN_PRECISION <= moment:
             found.last_seen_at = moment
     g.login_session = found
     return found

@@ -22,14 +22,15 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import case, delete, func, null, select, text
+from sqlalchemy import case, delete, func, literal, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
@@ -77,6 +78,14 @@ class Store(Protocol):
 
     def ping(self) -> bool:
         """True if the backend is reachable."""
+
+    def deferred(self) -> AbstractContextManager[None]:
+        """Within the block, writes wait for the caller's ``db.session.commit()``.
+
+        A request that writes several entries and rows then commits once, and its
+        writes stand or fall together. Only the database backend has anything to
+        defer: Redis applies each write at once, as always.
+        """
 
 
 def _check_ttl(ttl: int) -> None:
@@ -169,6 +178,9 @@ class RedisStore:
         except _REDIS_DOWN:
             return False
 
+    def deferred(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -185,11 +197,13 @@ _state = ShortLivedState.__table__
 class DatabaseStore:
     """Store on the application database (PostgreSQL or SQLite).
 
-    Each method runs and commits its own short transaction on ``db.session`` (so
-    it must be called inside an app context). Sharing the request's session is
-    deliberate: on SQLite a second connection would wait on the session's own
-    write lock. The consequence is that a store call also commits -- or, on
-    failure, rolls back -- whatever the caller has pending in ``db.session``.
+    Each method runs on ``db.session`` (so it must be called inside an app
+    context). Sharing the request's session is deliberate: on SQLite a second
+    connection would wait on the session's own write lock. Reads join the
+    caller's transaction; each write commits it, so a store write also commits
+    whatever the caller has pending in ``db.session`` -- except inside
+    :meth:`deferred`, where the caller commits. A failure rolls the caller's
+    transaction back.
 
     ``clock`` is the only source of "now" (the database's clock is never used),
     so tests can expire entries without sleeping. ``purge_every`` (0 disables)
@@ -201,6 +215,8 @@ class DatabaseStore:
         self._clock = clock
         self._purge_every = purge_every
         self._writes = itertools.count(1)
+        # Per thread or task: one request's deferred block says nothing about another's.
+        self._deferred: ContextVar[bool] = ContextVar(f"store-deferred-{id(self)}", default=False)
 
     def _now(self) -> datetime:
         # SQLite stores datetimes as zone-less text, so comparisons only hold if
@@ -216,11 +232,22 @@ class DatabaseStore:
         raise NotImplementedError(f"DatabaseStore supports PostgreSQL and SQLite, not {dialect}")
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def deferred(self) -> Iterator[None]:
+        token = self._deferred.set(True)
+        try:
+            yield
+        finally:
+            self._deferred.reset(token)
+
+    @contextmanager
+    def _transaction(self, *, commit: bool = True) -> Iterator[Session]:
         session = self._db.session
         try:
             yield session
-            session.commit()
+            # A read has nothing of its own to commit (ending the transaction would only cost a
+            # round trip); inside deferred() the caller commits the writes with its own work.
+            if commit and not self._deferred.get():
+                session.commit()
         except OperationalError as exc:
             session.rollback()
             raise StoreUnavailable(f"state store (database) unavailable: {exc.orig}") from exc
@@ -247,20 +274,12 @@ class DatabaseStore:
     def _upsert(self, namespace: str, key: str, value: dict, *, ttl: int, only_over=None):
         """INSERT ... ON CONFLICT DO UPDATE of a value row; ``only_over`` limits which rows it may replace."""
         _check_ttl(ttl)
-        stmt = self._insert().values(
-            namespace=namespace,
-            key=key,
-            value=value,
-            counter=None,
-            expires_at=self._now() + timedelta(seconds=ttl),
-        )
+        expires_at = self._now() + timedelta(seconds=ttl)
+        stmt = self._insert().values(namespace=namespace, key=key, value=value, counter=None, expires_at=expires_at)
+        # The values again rather than ``stmt.excluded``: that alias costs more to build than the statement.
         return stmt.on_conflict_do_update(
             index_elements=[_state.c.namespace, _state.c.key],
-            set_={
-                "value": stmt.excluded.value,
-                "counter": None,
-                "expires_at": stmt.excluded.expires_at,
-            },
+            set_={"value": value, "counter": None, "expires_at": expires_at},
             where=only_over,
         )
 
@@ -284,7 +303,7 @@ class DatabaseStore:
 
     def get(self, namespace: str, key: str) -> dict | None:
         stmt = select(_state.c.value).where(*self._live(namespace, key, self._now()))
-        with self._transaction() as session:
+        with self._transaction(commit=False) as session:
             return session.execute(stmt).scalar_one_or_none()
 
     def take(self, namespace: str, key: str) -> dict | None:
@@ -302,13 +321,8 @@ class DatabaseStore:
     def incr(self, namespace: str, key: str, *, ttl: int) -> int:
         _check_ttl(ttl)
         now = self._now()
-        stmt = self._insert().values(
-            namespace=namespace,
-            key=key,
-            value=None,
-            counter=1,
-            expires_at=now + timedelta(seconds=ttl),
-        )
+        expires_at = now + timedelta(seconds=ttl)
+        stmt = self._insert().values(namespace=namespace, key=key, value=None, counter=1, expires_at=expires_at)
         # One upsert keeps read-modify-write atomic; an expired row counts as new,
         # which is what starts the next fixed window.
         expired = _state.c.expires_at <= now
@@ -316,7 +330,7 @@ class DatabaseStore:
             index_elements=[_state.c.namespace, _state.c.key],
             set_={
                 "counter": case((expired, 1), else_=func.coalesce(_state.c.counter, 0) + 1),
-                "expires_at": case((expired, stmt.excluded.expires_at), else_=_state.c.expires_at),
+                "expires_at": case((expired, literal(expires_at, _state.c.expires_at.type)), else_=_state.c.expires_at),
                 "value": case((expired, null()), else_=_state.c.value),
             },
         ).returning(_state.c.counter)
@@ -328,7 +342,7 @@ class DatabaseStore:
     def ttl(self, namespace: str, key: str) -> int | None:
         now = self._now()
         stmt = select(_state.c.expires_at).where(*self._live(namespace, key, now))
-        with self._transaction() as session:
+        with self._transaction(commit=False) as session:
             expires_at = session.execute(stmt).scalar_one_or_none()
         if expires_at is None:
             return None

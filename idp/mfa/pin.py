@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.clock import now
 from idp.config import Config, PinConfig
@@ -56,15 +57,18 @@ class PinFactor:
         if not code_matches(code.code_hash, response.get("code", ""), purpose=PURPOSE):
             return Outcome(False, "wrong")
         # Burn it in one statement: of two requests racing with one code, only one succeeds.
+        moment = now()
         burned = db.session.execute(
             sa.update(PinCode)
             .where(PinCode.id == code.id, PinCode.used_at.is_(None))
-            .values(used_at=now())
+            .values(used_at=moment)
             .execution_options(synchronize_session=False)
         ).rowcount
-        db.session.refresh(code)
         if burned != 1:
+            db.session.refresh(code)
             return Outcome(False, "replay", restart=True)
+        # The row now holds what the statement wrote; reading it back would cost a query.
+        set_committed_value(code, "used_at", moment)
         state.pop("number", None)
         return Outcome(True)
 

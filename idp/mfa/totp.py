@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.clock import now
 from idp.config import Config, TotpConfig
@@ -89,8 +90,12 @@ class TotpFactor:
             .values(last_timecode=step)
             .execution_options(synchronize_session=False)
         ).rowcount
-        db.session.refresh(row)
-        return Outcome(True) if moved == 1 else Outcome(False, "replay")
+        if moved != 1:
+            db.session.refresh(row)
+            return Outcome(False, "replay")
+        # The row now holds what the statement wrote; reading it back would cost a query.
+        set_committed_value(row, "last_timecode", step)
+        return Outcome(True)
 
     def new_secret(self) -> str:
         return pyotp.random_base32()

@@ -193,20 +193,24 @@ def _issue(oauth_request: AuthorizationRequest, grant, auth: Authentication) -> 
 @bp.route("/authorize/resume")
 def resume():
     """Back from the login pages: finish the stored request with the session they made."""
-    tx = transactions.finish(request.args.get("tx", ""))
-    session = current_session()
-    if tx is None or tx.sid is None or session is None or not hmac.compare_digest(tx.sid, session.sid):
-        return login_expired_page()
-    oauth_request = AuthorizationRequest(tx.params)
-    try:
-        grant = _server().get_consent_grant(oauth_request, end_user=None)
-        if not current_app.extensions["idp.levels"].at_least(session.acr, tx.requirement.min_acr):
-            # The requested level is a minimum (as in ID-porten): never issue below it.
-            raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
-        auth = Authentication.from_session(session, parse_claims(tx.params.get("claims")))
-    except OAuth2Error as error:
-        return _error(tx.params, error)
-    return _issue(oauth_request, grant, auth)
+    # One commit: the login transaction is spent on every path, together with the code issued from it.
+    with current_app.extensions["idp.store"].deferred():
+        tx = transactions.finish(request.args.get("tx", ""))
+        session = current_session()
+        if tx is None or tx.sid is None or session is None or not hmac.compare_digest(tx.sid, session.sid):
+            db.session.commit()
+            return login_expired_page()
+        oauth_request = AuthorizationRequest(tx.params)
+        try:
+            grant = _server().get_consent_grant(oauth_request, end_user=None)
+            if not current_app.extensions["idp.levels"].at_least(session.acr, tx.requirement.min_acr):
+                # The requested level is a minimum (as in ID-porten): never issue below it.
+                raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
+            auth = Authentication.from_session(session, parse_claims(tx.params.get("claims")))
+        except OAuth2Error as error:
+            db.session.commit()
+            return _error(tx.params, error)
+        return _issue(oauth_request, grant, auth)
 
 
 @bp.route("/authorize/cancel", methods=["POST"])

@@ -37,6 +37,10 @@ def _limits():
     return current_app.extensions["idp.limits"]
 
 
+def _store():
+    return current_app.extensions["idp.store"]
+
+
 def _cancel_url(tx: LoginTransaction) -> str:
     # A login for our own profile pages has no relying party to send access_denied to.
     return url_for("profile.cancel") if tx.step.get("return_to") else url_for("oidc.cancel")
@@ -68,23 +72,26 @@ def start():
             form.pid.data = tx.params["login_hint"]
     error = None
     if form.validate_on_submit():
+        # Counted and committed at once: the count must hold whatever follows, and Argon2id
+        # must not run inside a write transaction (on SQLite that would hold up every writer).
         if not _limits().ip_allows("login", request.remote_addr):
             audit.record("login.password", outcome="rate_limited", client_id=tx.client_id)
             db.session.commit()
             return render("login/too_many.html", tx, 429)
-        citizen, refusal = _verify(form.pid.data, form.password.data, client_id=tx.client_id)
-        if refusal is not None:
+        with _store().deferred():
+            citizen, refusal = _verify(form.pid.data, form.password.data, client_id=tx.client_id)
+            if refusal is not None:
+                db.session.commit()
+                return refusal(tx)
+            if citizen is not None:
+                tx.step = {**tx.step, "citizen_id": citizen.id, "step_up": False}
+                following = _chain().next(citizen, tx.requirement, tx.step, now())
+                if following.kind == "done":
+                    return _finish(tx, citizen, following, used=[])
+                transactions.save(tx)
+                db.session.commit()
+                return redirect(url_for("login.step", tx=tx.id))
             db.session.commit()
-            return refusal(tx)
-        if citizen is not None:
-            tx.step = {**tx.step, "citizen_id": citizen.id, "step_up": False}
-            following = _chain().next(citizen, tx.requirement, tx.step, now())
-            if following.kind == "done":
-                return _finish(tx, citizen, following, used=[])
-            transactions.save(tx)
-            db.session.commit()
-            return redirect(url_for("login.step", tx=tx.id))
-        db.session.commit()
         error = _("The national identity number or the password is wrong.")
     status = 400 if request.method == "POST" else 200
     return render("login.html", tx, status, form=form, error=error)
@@ -178,21 +185,23 @@ def step():
     if request.method == "POST" and form.validate_on_submit():
         if wait := _limits().wait_seconds(citizen.id, now()):
             return _wait_page(wait)(tx)
-        outcome = _chain().verify(citizen, factor, tx.step, request.form, now())
-        audit.record(
-            "login.factor",
-            outcome="success" if outcome.ok else outcome.reason,
-            citizen=citizen,
-            client_id=tx.client_id,
-            factor=factor.name,
-        )
-        if outcome.ok:
-            return _finish(tx, citizen, following, used=[factor.name])
-        if outcome.reason == "phased_out":
-            return _phased_out(tx, citizen, factor)
-        refusal = _count_failure(citizen, tx.client_id)
-        transactions.save(tx)
-        db.session.commit()
+        # The answer, its audit event, the counters and the transaction's state commit together.
+        with _store().deferred():
+            outcome = _chain().verify(citizen, factor, tx.step, request.form, now())
+            audit.record(
+                "login.factor",
+                outcome="success" if outcome.ok else outcome.reason,
+                citizen=citizen,
+                client_id=tx.client_id,
+                factor=factor.name,
+            )
+            if outcome.ok:
+                return _finish(tx, citizen, following, used=[factor.name])
+            if outcome.reason == "phased_out":
+                return _phased_out(tx, citizen, factor)
+            refusal = _count_failure(citizen, tx.client_id)
+            transactions.save(tx)
+            db.session.commit()
         if refusal is not None:
             return refusal(tx)
         error = {
@@ -296,16 +305,18 @@ def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: li
     acr, amr = _chain().result(used) if used else (following.acr, following.amr)
     target = tx.step.get("return_to") or url_for("oidc.resume", tx=tx.id)
     response = redirect(target)
-    session = start_session(citizen=citizen, acr=acr, amr=amr, response=response)
-    for row in rows.enrolments(citizen):
-        if row.name in used:
-            row.last_used_at = now()
-    _limits().reset(citizen.id)
-    tx.sid = session.sid
-    tx.step = {key: value for key, value in tx.step.items() if key in ("citizen_id", "return_to")}
-    transactions.save(tx)
-    audit.record("login.complete", outcome="success", citizen=citizen, client_id=tx.client_id, acr=acr, amr=amr)
-    db.session.commit()
+    # One commit: the session, the transaction that now names it, the reset counters and the audit event.
+    with _store().deferred():
+        session = start_session(citizen=citizen, acr=acr, amr=amr, response=response)
+        for row in rows.enrolments(citizen):
+            if row.name in used:
+                row.last_used_at = now()
+        audit.record("login.complete", outcome="success", citizen=citizen, client_id=tx.client_id, acr=acr, amr=amr)
+        _limits().reset(citizen.id)
+        tx.sid = session.sid
+        tx.step = {key: value for key, value in tx.step.items() if key in ("citizen_id", "return_to")}
+        transactions.save(tx)
+        db.session.commit()
     return response
 
 

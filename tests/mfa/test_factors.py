@@ -175,3 +175,34 @@ def test_a_code_raced_by_another_worker_is_a_replay(app, citizen, clock):
     burn = sa.update(PinCode).where(PinCode.number == number).values(used_at=clock())
     db.session.execute(burn.execution_options(synchronize_session=False))
     assert pin.verify(citizen, state, {"code": dict(codes)[number]}).reason == "replay"
+
+
+def test_enrolments_are_read_once_per_request_and_follow_changes(app, citizen, clock):
+    """The chain asks about a citizen's factors many times per step: one query, kept in step with changes."""
+    from idp.mfa import enrolment as rows
+    from idp.policy.requirement import Requirement
+
+    chain = app.extensions["idp.chain"]
+    enrol(citizen, "sms", phone="+4791234567")
+    totp = chain.factors["totp"]
+    totp.enrol(citizen, totp.new_secret())
+    db.session.commit()
+    substantial = Requirement(min_acr="idporten-loa-substantial")
+    queries: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        queries.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        for _ in range(3):
+            assert [f.name for f in chain.options(citizen, substantial, clock())] == ["sms", "totp"]
+        rows.set_preferred(citizen, "totp")
+        assert [f.name for f in chain.options(citizen, substantial, clock())] == ["totp", "sms"]
+        assert rows.remove(citizen, "sms")
+        assert rows.enrolment(citizen, "sms") is None and chain.enrolled(citizen) == ["totp"]
+        enrol(citizen, "sms", phone="+4799999999")
+        assert rows.enrolment(citizen, "sms").phone == "+4799999999" and rows.enrolment(citizen, "sms").id
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    assert sum("FROM enrolled_factor" in query for query in queries) <= 1

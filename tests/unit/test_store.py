@@ -234,6 +234,34 @@ def test_ping(store: Store) -> None:
     assert store.ping() is True
 
 
+def test_deferred_writes_stand_once_the_caller_commits(store: Store) -> None:
+    with store.deferred():
+        store.put(NS, "k", {"v": 1}, ttl=60)
+        assert store.incr(NS, "n", ttl=60) == 1
+        assert store.get(NS, "k") == {"v": 1}  # the block reads its own writes
+        db.session.commit()
+    db.session.rollback()
+    assert store.get(NS, "k") == {"v": 1}
+    assert store.incr(NS, "n", ttl=60) == 2
+
+
+@pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True)
+def test_database_writes_commit_one_by_one_except_when_deferred(harness: Harness) -> None:
+    store = harness.store
+    store.put(NS, "before", {}, ttl=60)
+    db.session.rollback()
+    assert store.get(NS, "before") == {}  # committed by the write itself
+    with store.deferred():
+        store.put(NS, "k", {"v": 1}, ttl=60)
+        store.incr(NS, "n", ttl=60)
+        assert store.take(NS, "before") == {}
+        db.session.rollback()  # the caller gives up: the block's writes go with its own
+    assert store.get(NS, "k") is None and store.ttl(NS, "n") is None and store.get(NS, "before") == {}
+    store.put(NS, "after", {}, ttl=60)
+    db.session.rollback()
+    assert store.get(NS, "after") == {}
+
+
 @pytest.mark.parametrize("harness", ["sqlite", "postgresql"], indirect=True)
 def test_purge_expired(harness: Harness) -> None:
     store = harness.store
