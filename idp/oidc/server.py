@@ -22,7 +22,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAut
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 from joserfc.jwk import KeySet
 
 from idp.clock import now
@@ -83,7 +83,12 @@ class Server(AuthorizationServer):
         return super().create_oauth2_request(request)
 
     def query_client(self, client_id: str) -> Client | None:
-        return db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+        # Authlib's validation, ours and the ID token each ask for the client: /authorize sent
+        # the same query two or three times. One request, one lookup.
+        known = g.setdefault("idp_clients", {})
+        if client_id not in known:
+            known[client_id] = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+        return known[client_id]
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         tokens = current_app.config["IDP"].tokens
