@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.agent import LightAgent  # noqa: E402
 from tests.live import LiveServer, free_port, idp  # noqa: E402 - the harness the tests use
 from tests.production.backends import NAMES  # noqa: E402
 from tests.production.deployment import PASSWORD, Deployment, prepare  # noqa: E402
@@ -204,7 +205,7 @@ def _one(job: Job, target: Target, prepared: list) -> bool:
             return status == 200 and json.loads(data)["active"] is True
         case "full_login":
             pid, secret = prepared.pop()
-            full_login(HttpAgent(), [job.base], job.rp, pid, PASSWORD, totp_secret=secret)
+            full_login(LightAgent(), [job.base], job.rp, pid, PASSWORD, totp_secret=secret)
             return True
     raise ValueError(job.scenario)
 
@@ -214,6 +215,7 @@ def _client(job: Job, share: slice, barrier, results) -> None:
     target = Target(split.hostname, split.port)
     prepared = _prepare(job, target, share)
     barrier.wait()
+    cpu_start = time.process_time()
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + job.duration
@@ -225,7 +227,7 @@ def _client(job: Job, share: slice, barrier, results) -> None:
             ok = False
         latencies.append(time.perf_counter() - start)
         errors += not ok
-    results.put((time.perf_counter(), latencies, errors))
+    results.put((time.perf_counter(), latencies, errors, time.process_time() - cpu_start))
 
 
 def run_scenario(job: Job, clients: int, server_pid: int) -> dict[str, float]:
@@ -242,9 +244,10 @@ def run_scenario(job: Job, clients: int, server_pid: int) -> dict[str, float]:
     cpu_used = _server_cpu_seconds(server_pid) - cpu_before
     for proc in procs:
         proc.join()
-    finished = max(end for end, _, _ in gathered)
-    latencies = sorted(x for _, lat, _ in gathered for x in lat)
-    errors = sum(err for _, _, err in gathered)
+    finished = max(end for end, _, _, _ in gathered)
+    latencies = sorted(x for _, lat, _, _ in gathered for x in lat)
+    errors = sum(err for _, _, err, _ in gathered)
+    client_cpu = sum(cpu for _, _, _, cpu in gathered)
     count = len(latencies)
     return {
         "requests": count,
@@ -253,6 +256,7 @@ def run_scenario(job: Job, clients: int, server_pid: int) -> dict[str, float]:
         "p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
         "p99_ms": latencies[min(count - 1, int(count * 0.99))] * 1000 if latencies else float("nan"),
         "server_cpu_ms": cpu_used * 1000 / max(count, 1),
+        "client_cpu_ms": client_cpu * 1000 / max(count, 1),
     }
 
 
@@ -438,7 +442,8 @@ def http_ceiling(args: argparse.Namespace, cores: int) -> tuple[float, float]:
 def _row_text(row: dict) -> str:
     return (
         f"{row['backend']:8} {row['scenario']:12} {row['per_second']:8.1f}/s  p50 {row['p50_ms']:7.1f} ms  "
-        f"p99 {row['p99_ms']:7.1f} ms  server CPU {row['server_cpu_ms']:6.2f} ms  "
+        f"p99 {row['p99_ms']:7.1f} ms  CPU server {row['server_cpu_ms']:6.2f} ms, "
+        f"clients {row['client_cpu_ms']:5.2f} ms  "
         f"{row['of_limit']:6.1%} of {row['limit']:.0f}/s  "
         f"({row['requests']} requests, {row['errors']} errors)"
     )
@@ -470,17 +475,20 @@ def markdown(rows: list[dict], limits: dict[str, float], cores: int, args: argpa
         f"HTTP ceiling (gunicorn serving a null WSGI app to the same clients) {limits['http']:,.0f}/s "
         f"at {limits['http_cpu_ms']:.2f} ms of server CPU per request, the limit of the rows without a "
         "signature or hash. *Server CPU ms* is the CPU time gunicorn's processes used per request "
-        "(per login for full_login), whatever the clients cost.",
+        "(per login for full_login), whatever the clients cost; *client CPU ms* is what the load "
+        "generator's processes used per request on the same cores.",
         "",
-        "| backend | scenario | requests/s | p50 ms | p99 ms | server CPU ms | limit /s | of limit | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | scenario | requests/s | p50 ms | p99 ms | server CPU ms | client CPU ms | limit /s | of limit "
+        "| errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         if row["scenario"] == "worker_rss_mib":
             continue
         lines.append(
             f"| {row['backend']} | {row['scenario']} | {row['per_second']:,.1f} | {row['p50_ms']:.1f} | "
-            f"{row['p99_ms']:.1f} | {row['server_cpu_ms']:.2f} | {row['limit']:,.0f} | {row['of_limit']:.1%} | "
+            f"{row['p99_ms']:.1f} | {row['server_cpu_ms']:.2f} | {row['client_cpu_ms']:.2f} | {row['limit']:,.0f} | "
+            f"{row['of_limit']:.1%} | "
             f"{row['errors']} |"
         )
     for row in rows:
