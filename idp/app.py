@@ -28,6 +28,11 @@ from idp.store import make_store
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# No pool_pre_ping: it costs every request one more database round trip. A connection
+# that died (database restart, failover) fails the one request that meets it, which gets
+# the 503 page, and SQLAlchemy then replaces every connection the pool held. Recycling
+# old connections keeps ones idle past a firewall's or proxy's timeout from being met.
+POOL_RECYCLE_SECONDS = 300
 
 
 def create_app(config: Config | None = None, *, clock: Clock = system_clock, load_keys: bool = True) -> Flask:
@@ -44,7 +49,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         IDP=config,
         SECRET_KEY=secrets["secret_key"],
         SQLALCHEMY_DATABASE_URI=config.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": POOL_RECYCLE_SECONDS},
         SESSION_COOKIE_NAME="idp_csrf",
         SESSION_COOKIE_SECURE=config.server.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,

@@ -76,6 +76,12 @@ LOGINS = Counter(
     "Committed login attempts from the audit log, by factor (password, sms, ...) and result.",
     ["factor", "result"],
 )
+LOCKOUTS = Counter("idp_lockouts_total", "Committed account lockouts from the audit log.")
+CODES_SENT = Counter(
+    "idp_codes_sent_total",
+    "Committed one-time code sends from the audit log, by factor (unknown when refused) and result.",
+    ["factor", "result"],
+)
 TOKENS = Counter("idp_tokens_issued_total", "Successful token endpoint responses, by grant type.", ["grant_type"])
 UNAVAILABLE = Counter("idp_backend_unavailable_total", "Requests answered 503 because a backend was down.", ["backend"])
 
@@ -285,32 +291,47 @@ class _KeyReloader:
             self._lock.release()
 
 
-# ---------------------------------------------------------------- login counts from the audit log
+# ---------------------------------------------------------------- counts from the audit log
 
-_PENDING = "idp.ops.login_events"
+_PENDING = "idp.ops.audit_counts"
 
 
-def _collect_login_events(session: Session, flush_context: object) -> None:
+def _counter_for(event: AuditEvent) -> Counter | None:
+    """The child counter an audit event adds one to, if it is counted."""
+    kind, _dot, name = event.event.partition(".")
+    # Only success names the factor on a code send; a refusal comes before one is chosen.
+    factor = (event.detail or {}).get("factor") or "unknown"
+    if event.event == "login.code_sent":
+        return CODES_SENT.labels(factor, event.outcome)
+    if event.event == "account.locked":
+        return LOCKOUTS
+    if kind == "login":
+        # login.factor names its factor in the detail; the others (password, cancel, ...) in the event.
+        return LOGINS.labels(factor if name == "factor" else name, event.outcome)
+    return None
+
+
+def _collect_audit_counts(session: Session, flush_context: object) -> None:
     for obj in session.new:
-        if isinstance(obj, AuditEvent) and obj.event.startswith("login."):
-            session.info.setdefault(_PENDING, []).append((obj.event.partition(".")[2], obj.outcome))
+        if isinstance(obj, AuditEvent) and (counter := _counter_for(obj)) is not None:
+            session.info.setdefault(_PENDING, []).append(counter)
 
 
-def _count_login_events(session: Session) -> None:
-    for factor, result in session.info.pop(_PENDING, ()):
-        LOGINS.labels(factor, result).inc()
+def _count_audit_events(session: Session) -> None:
+    for counter in session.info.pop(_PENDING, ()):
+        counter.inc()
 
 
-def _forget_login_events(session: Session) -> None:
+def _forget_audit_counts(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
 def _listen_once() -> None:
     # Counted on commit, not on add: a rolled-back attempt did not happen.
-    if not event.contains(Session, "after_flush", _collect_login_events):
-        event.listen(Session, "after_flush", _collect_login_events)
-        event.listen(Session, "after_commit", _count_login_events)
-        event.listen(Session, "after_rollback", _forget_login_events)
+    if not event.contains(Session, "after_flush", _collect_audit_counts):
+        event.listen(Session, "after_flush", _collect_audit_counts)
+        event.listen(Session, "after_commit", _count_audit_events)
+        event.listen(Session, "after_rollback", _forget_audit_counts)
 
 
 # ---------------------------------------------------------------- logs

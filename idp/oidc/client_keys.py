@@ -2,6 +2,9 @@
 
 Fetched sets are cached briefly per process; an unknown ``kid`` refetches
 once, so a relying party that rotates its keys is followed without waiting.
+Parsed key sets are cached by the JWKS they were parsed from: importing RSA
+keys on every ``private_key_jwt`` request cost more than verifying the
+assertion, and a changed registration is a new cache key, so it counts at once.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from functools import lru_cache
 
 import requests
 from flask import current_app
@@ -18,6 +22,7 @@ from idp.models import Client
 
 _CACHE_SECONDS = 300
 _MAX_BYTES = 64 * 1024
+_PARSED_SETS = 256  # parsed key sets kept per process (a few kB each)
 _cache: dict[str, tuple[float, dict]] = {}
 _lock = threading.Lock()
 
@@ -54,7 +59,7 @@ def fetch_json(uri: str) -> object:
 def client_keyset(client: Client, *, kid: str | None = None) -> KeySet:
     """The client's keys; raises :class:`ClientKeysError` when there are none."""
     if client.jwks:
-        return KeySet.import_key_set(client.jwks)
+        return _parsed(json.dumps(client.jwks, sort_keys=True))
     if not client.jwks_uri:
         raise ClientKeysError("the client has no registered keys")
     with _lock:
@@ -68,7 +73,13 @@ def client_keyset(client: Client, *, kid: str | None = None) -> KeySet:
         with _lock:
             _cache[client.jwks_uri] = (time.monotonic(), data)
         cached = (time.monotonic(), data)
+    return _parsed(json.dumps(cached[1], sort_keys=True))
+
+
+@lru_cache(maxsize=_PARSED_SETS)
+def _parsed(jwks: str) -> KeySet:
+    """The key set in ``jwks`` (canonical JSON text), parsed once while it stays in use."""
     try:
-        return KeySet.import_key_set(cached[1])
+        return KeySet.import_key_set(json.loads(jwks))
     except ValueError as exc:
         raise ClientKeysError(f"the client's keys are invalid: {exc}") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -29,21 +28,14 @@ def half_hash(value: str, alg: str) -> str:
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
 
 
-_RELOAD_EVERY = 5.0
-
-
 def keyring() -> KeyRing:
-    """The signing keys, reloaded when ``idp keys rotate`` changed them (checked every few seconds).
+    """The signing keys in use now.
 
-    A running server must publish a new key and later sign with it without a
-    restart (the certification's oidcc-server-rotate-keys does exactly this).
+    A rotation done with ``idp keys rotate``, on this node or another, is picked up
+    by the key reload check of :class:`idp.ops.RequestMiddleware`, which swaps in the
+    new ring here every ``keys.reload_check_seconds``.
     """
-    ext = current_app.extensions
-    checked = ext.get("idp.keys.checked", 0.0)
-    if time.monotonic() - checked >= _RELOAD_EVERY:
-        ext["idp.keys"] = ext["idp.keys"].reload_if_changed()
-        ext["idp.keys.checked"] = time.monotonic()
-    return ext["idp.keys"]
+    return current_app.extensions["idp.keys"]
 
 
 def sign(claims: dict, *, alg: str, typ: str = "JWT") -> str:

@@ -489,6 +489,8 @@ class KeyRing:
     keys_dir: Path
     keys: tuple[_LoadedKey, ...] = field(repr=False)
     fingerprint: str
+    # The last verification key set, by the kids it holds: it changes only when a key changes state.
+    _verifying: dict[tuple[str, ...], KeySet] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, keys_dir: Path | str = DEFAULT_KEYS_DIR) -> KeyRing:
@@ -565,7 +567,15 @@ class KeyRing:
 
     def public_keyset(self, *, now: datetime) -> KeySet:
         """The published keys as a joserfc ``KeySet``, to verify tokens we issued."""
-        return KeySet.import_key_set(self.public_jwks(now=now))  # type: ignore[arg-type]
+        jwks = self.public_jwks(now=now)
+        kids = tuple(key["kid"] for key in jwks["keys"])
+        keyset = self._verifying.get(kids)
+        if keyset is None:
+            # Importing costs more than the check it serves (an id_token_hint); one entry bounds the cache.
+            keyset = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+            self._verifying.clear()
+            self._verifying[kids] = keyset
+        return keyset
 
     def describe(self, *, now: datetime) -> list[dict[str, Any]]:
         """Loaded keys with their state at ``now``, newest first (for ``idp keys list``)."""

@@ -11,7 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
 from idp.extensions import db
-from idp.models import AuditEvent, Token
+from idp.models import AuditEvent, Client, Token
 from tests.conftest import PASSWORD, add_client
 from tests.flows import REDIRECT_URI, authorize_params, basic, login_for_code, pkce_pair, query, submit_password
 
@@ -219,6 +219,29 @@ def test_private_key_jwt_client_with_es256_id_tokens(app, citizen):
     replay = exchange(http, back["code"], auth=None, client_assertion=assertion("j1"), **form)
     assert replay.status_code == 400  # 401 is for the Authorization header (RFC 6749 §5.2)
     assert replay.get_json()["error"] == "invalid_client"
+
+
+def test_a_private_key_jwt_client_that_changes_its_keys_is_followed_at_once(app, citizen):
+    old, new = (ECKey.generate_key("P-256", parameters={"kid": kid}) for kid in ("rp4-old", "rp4-new"))
+    add_client(client_id="rp4", secret=None, auth_method="private_key_jwt", jwks={"keys": [old.as_dict(private=False)]})
+    http = app.test_client()
+    form = {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+
+    def exchange_signed(key: ECKey, jti: str):
+        back = login_for_code(http, pid=citizen.pid, password=PASSWORD, client_id="rp4")
+        now = int(time.time())
+        claims = {"iss": "rp4", "sub": "rp4", "aud": ISSUER + "/token", "jti": jti, "iat": now, "exp": now + 60}
+        assertion = jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
+        return exchange(http, back["code"], auth=None, client_assertion=assertion, **form)
+
+    assert exchange_signed(old, "j1").status_code == 200
+    assert exchange_signed(old, "j2").status_code == 200  # from the parsed keys kept for this JWKS
+    db.session.execute(
+        sa.update(Client).where(Client.client_id == "rp4").values(jwks={"keys": [new.as_dict(private=False)]})
+    )
+    db.session.commit()
+    assert exchange_signed(new, "j3").status_code == 200
+    assert exchange_signed(old, "j4").get_json()["error"] == "invalid_client"
 
 
 def test_code_is_single_use_and_reuse_revokes_its_tokens(app, citizen, rp):

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from idp import ops
 from idp.app import create_app
+from idp.extensions import db
 from idp.oidc import keys as signing_keys
-from tests.conftest import PASSWORD, add_client, make_config
+from tests.conftest import PASSWORD, add_client, build_app, make_config
 from tests.live import LiveServer, free_port
+from tests.production.backends import postgres_redis
 from tests.production.deployment import PASSWORD as LIVE_PASSWORD
 from tests.production.deployment import prepare
 from tests.production.flows import (
@@ -188,3 +191,38 @@ def test_database_down_gives_503_and_unready(tmp_path):
     )
     assert token.status_code == 503
     assert token.json["error"] == "temporarily_unavailable"
+
+
+def test_database_connections_killed_cost_at_most_one_503(tmp_path, clock):
+    """As after a PostgreSQL restart or failover: the pooled connections are dead, the server is back."""
+    with postgres_redis() as backend:
+        app = build_app(make_config(tmp_path, **backend.env), clock)
+        with app.app_context():
+            add_client()
+            db.session.remove()
+        client = app.test_client()
+        token = {"grant_type": "authorization_code", "code": "x"}
+        basic = {"Authorization": "Basic cnAxOnJwMS1zZWNyZXQ="}
+        with app.app_context():
+            # Several connections in the pool, as a busy node has: all of them die below.
+            held = [db.engine.connect() for _ in range(3)]
+            for conn in held:
+                conn.exec_driver_sql("SELECT 1")
+                conn.close()
+        assert client.post("/token", data=token, headers=basic).status_code == 400
+
+        admin = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=sa.pool.NullPool)
+        with admin.begin() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND application_name = current_setting('application_name')"
+                )
+            ).scalar()
+        admin.dispose()
+        assert killed >= 3
+
+        statuses = [client.post("/token", data=token, headers=basic).status_code for _ in range(4)]
+        assert statuses in ([400] * 4, [503] + [400] * 3), statuses
+        assert client.get("/readyz").status_code == 200

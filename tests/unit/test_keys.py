@@ -162,6 +162,18 @@ def test_sign_and_verify_against_jwks(ring: KeyRing, alg: str) -> None:
     assert jwt.decode(token, ring.public_keyset(now=T0), algorithms=[alg]).claims["sub"] == "abc"
 
 
+def test_the_verification_key_set_is_parsed_once_per_published_set(keys_dir: Path) -> None:
+    keys.init(keys_dir, kinds=("ES256",), now=T0)
+    keys.rotate(keys_dir, kind="ES256", now=T0, activate_after=timedelta(0), retain_for=timedelta(hours=1))
+    ring = KeyRing.load(keys_dir)
+    both = ring.public_keyset(now=T0)
+    assert ring.public_keyset(now=T0 + timedelta(minutes=30)) is both
+    # The retired key expired: a new set without it, not the cached one.
+    later = ring.public_keyset(now=T0 + timedelta(hours=2))
+    assert [k.kid for k in later.keys] == [k["kid"] for k in ring.public_jwks(now=T0 + timedelta(hours=2))["keys"]]
+    assert len(later.keys) == len(both.keys) - 1
+
+
 def test_rs256_and_ps256_share_the_rsa_key(ring: KeyRing) -> None:
     assert ring.signing_key("RS256", now=T0).kid == ring.signing_key("PS256", now=T0).kid
     assert ring.signing_key("ES256", now=T0).kid != ring.signing_key("RS256", now=T0).kid
