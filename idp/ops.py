@@ -79,7 +79,7 @@ LOGINS = Counter(
 LOCKOUTS = Counter("idp_lockouts_total", "Committed account lockouts from the audit log.")
 CODES_SENT = Counter(
     "idp_codes_sent_total",
-    "Committed one-time code sends from the audit log, by factor (unknown when refused) and result.",
+    "Committed one-time code sends from the audit log, by factor and result.",
     ["factor", "result"],
 )
 TOKENS = Counter("idp_tokens_issued_total", "Successful token endpoint responses, by grant type.", ["grant_type"])

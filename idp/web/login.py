@@ -219,7 +219,9 @@ def step():
         status = 400
     starting = tx.step.get("factor") != factor.name or tx.step.get("challenge") is None
     if factor.sends_code and starting and not _limits().ip_allows("code", request.remote_addr):
-        audit.record("login.code_sent", outcome="rate_limited", citizen=citizen, client_id=tx.client_id)
+        audit.record(
+            "login.code_sent", outcome="rate_limited", citizen=citizen, client_id=tx.client_id, factor=factor.name
+        )
         db.session.commit()
         return render("login/too_many.html", tx, 429)
     try:
@@ -230,7 +232,9 @@ def step():
             _("Wait %(seconds)s seconds before asking for a new code.", seconds=wait.seconds),
         )
     except GatewayError:
-        audit.record("login.code_sent", outcome="gateway_error", citizen=citizen, client_id=tx.client_id)
+        audit.record(
+            "login.code_sent", outcome="gateway_error", citizen=citizen, client_id=tx.client_id, factor=factor.name
+        )
         db.session.commit()
         return render("login/send_failed.html", tx, 503)
     else:
@@ -284,7 +288,13 @@ def resend():
     if following.kind != "factor" or not following.factor.sends_code:
         return redirect(url_for("login.step", tx=tx.id))
     if not _limits().ip_allows("code", request.remote_addr):
-        audit.record("login.code_sent", outcome="rate_limited", citizen=citizen, client_id=tx.client_id)
+        audit.record(
+            "login.code_sent",
+            outcome="rate_limited",
+            citizen=citizen,
+            client_id=tx.client_id,
+            factor=following.factor.name,
+        )
         db.session.commit()
         return render("login/too_many.html", tx, 429)
     try:
@@ -292,6 +302,15 @@ def resend():
     except TryLater as wait:
         return render("login/too_many.html", tx, 429, seconds=wait.seconds)
     except GatewayError:
+        # Audited as in step(): a citizen who asked for a new code and got none is an event to see.
+        audit.record(
+            "login.code_sent",
+            outcome="gateway_error",
+            citizen=citizen,
+            client_id=tx.client_id,
+            factor=following.factor.name,
+        )
+        db.session.commit()
         return render("login/send_failed.html", tx, 503)
     audit.record(
         "login.code_sent", outcome="success", citizen=citizen, client_id=tx.client_id, factor=following.factor.name

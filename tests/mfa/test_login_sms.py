@@ -111,3 +111,25 @@ def test_resend_is_throttled(app, citizen, rp, outbox, clock):
     assert again.status_code == 302
     assert len(outbox.messages()) == 2
     finish(client, submit_code(client, tx, outbox.last_code()))
+
+
+def test_a_resend_the_gateway_refuses_is_audited_and_explained(app, citizen, rp, outbox, clock, monkeypatch):
+    from idp.mfa.gateways.sms import GatewayError
+    from tests.mfa.flows import hidden
+
+    _with_sms(citizen)
+    client = app.test_client()
+    tx = tx_of(password_step(client, citizen).location)
+    token = hidden(client.get(f"/login/step?tx={tx}").get_data(as_text=True), "csrf_token")
+    gateway = app.extensions["idp.chain"].factors["sms"].gateway
+
+    def refuse(*, to: str, text: str) -> None:
+        raise GatewayError("SMS gateway unavailable")
+
+    monkeypatch.setattr(gateway, "send", refuse)
+    clock.advance(seconds=31)
+    response = client.post("/login/resend", data={"csrf_token": token, "tx": tx})
+    assert response.status_code == 503
+    db.session.remove()
+    sends = db.session.scalars(sa.select(AuditEvent).filter_by(event="login.code_sent")).all()
+    assert [(e.outcome, e.detail.get("factor")) for e in sends] == [("success", "sms"), ("gateway_error", "sms")]
