@@ -31,7 +31,10 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import re
+import resource
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -260,6 +263,54 @@ def run_scenario(job: Job, clients: int, server_pid: int) -> dict[str, float]:
     }
 
 
+# ---------------------------------------------------------------- wrk, a client that costs next to nothing
+
+# GET scenarios wrk can send as they are; the path of each.
+WRK_PATHS = {
+    "ceiling": "/",
+    "healthz": "/healthz",
+    "discovery": "/.well-known/openid-configuration",
+    "jwks": "/jwks",
+    "userinfo": "/userinfo",
+}
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(base: str, path: str, args: argparse.Namespace, server_pid: int, headers: dict | None = None) -> dict:
+    """The scenario driven by wrk (C, epoll) with as many connections as there are client processes.
+
+    The Python clients spend about as much CPU per request as the server does on the
+    cheapest requests, on the same two cores; wrk spends a small fraction of that, so
+    its figures are closer to what the server alone can do.
+    """
+    command = ["wrk", "-t1", f"-c{args.clients}", f"-d{args.duration:g}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = _server_cpu_seconds(server_pid)
+    out = subprocess.run([*command, base + path], capture_output=True, text=True, check=True).stdout
+    cpu_used = _server_cpu_seconds(server_pid) - cpu_before
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (children.ru_utime - children_before.ru_utime) + (children.ru_stime - children_before.ru_stime)
+    count = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "requests": count,
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0),
+        "per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": _wrk_ms(out, "50%"),
+        "p99_ms": _wrk_ms(out, "99%"),
+        "server_cpu_ms": cpu_used * 1000 / max(count, 1),
+        "client_cpu_ms": client_cpu * 1000 / max(count, 1),
+    }
+
+
+def _wrk_ms(out: str, percentile: str) -> float:
+    value, unit = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE).groups()
+    return float(value) * _WRK_UNITS[unit]
+
+
 # ---------------------------------------------------------------- deployments
 
 
@@ -369,10 +420,40 @@ def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float],
             limit, of = _limit(scenario, limits, cores)
             rows.append({"backend": name, "scenario": scenario, **result, "limit": limit, "of_limit": of(result)})
             print(_row_text(rows[-1]), flush=True)
+        if args.wrk:
+            rows.extend(_wrk_rows(name, server, deployment.rp, cookies[deployment.rp.client_id], args, limits))
         rss = _worker_rss_mib(server.process.pid)
         rows.append({"backend": name, "scenario": "worker_rss_mib", "max": max(rss), "workers": len(rss)})
         print(f"{name:8} worker RSS: max {max(rss):.0f} MiB over {len(rss)} workers", flush=True)
         return rows
+
+
+def _wrk_rows(name: str, server, rp: RelyingParty, cookie: str, args: argparse.Namespace, limits: dict) -> list:
+    """The GET scenarios again, driven by wrk and compared with the null app under wrk."""
+    split = urlsplit(server.url)
+    target = Target(split.hostname, split.port)
+    rows = []
+    for scenario in (s for s in args.scenarios if s in WRK_PATHS):
+        headers = None
+        if scenario == "userinfo":
+            code, login = _fresh_code(target, rp, cookie)
+            status, data = _exchange(target, rp, code, login)
+            if status != 200:
+                raise RuntimeError(f"token gave {status}: {data[:200]!r}")
+            headers = {"Authorization": f"Bearer {json.loads(data)['access_token']}"}
+        result = run_wrk(server.url, WRK_PATHS[scenario], args, server.process.pid, headers)
+        limit = limits["http_wrk"]
+        rows.append(
+            {
+                "backend": name,
+                "scenario": f"{scenario} (wrk)",
+                **result,
+                "limit": limit,
+                "of_limit": result["per_second"] / limit,
+            }
+        )
+        print(_row_text(rows[-1]), flush=True)
+    return rows
 
 
 def _gunicorn(env: dict[str, str], port: int, workers: int):
@@ -398,7 +479,7 @@ def _limit(scenario: str, limits: dict[str, float], cores: int) -> tuple[float, 
     return limit, lambda r: r["per_second"] / limit
 
 
-def http_ceiling(args: argparse.Namespace, cores: int) -> tuple[float, float]:
+def http_ceiling(args: argparse.Namespace, cores: int, client: str = "python") -> tuple[float, float]:
     """Requests/s of gunicorn serving bench/null_app.py to the same clients (no app can be faster
     here), and the server CPU ms that each of those requests cost."""
     port = free_port()
@@ -430,8 +511,11 @@ def http_ceiling(args: argparse.Namespace, cores: int) -> tuple[float, float]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        job = Job("ceiling", f"http://127.0.0.1:{port}", args.duration, None, "", None, 0)
-        result = run_scenario(job, args.clients, server.pid)
+        if client == "wrk":
+            result = run_wrk(f"http://127.0.0.1:{port}", WRK_PATHS["ceiling"], args, server.pid)
+        else:
+            job = Job("ceiling", f"http://127.0.0.1:{port}", args.duration, None, "", None, 0)
+            result = run_scenario(job, args.clients, server.pid)
         return result["per_second"], result["server_cpu_ms"]
     finally:
         server.terminate()
@@ -476,7 +560,13 @@ def markdown(rows: list[dict], limits: dict[str, float], cores: int, args: argpa
         f"at {limits['http_cpu_ms']:.2f} ms of server CPU per request, the limit of the rows without a "
         "signature or hash. *Server CPU ms* is the CPU time gunicorn's processes used per request "
         "(per login for full_login), whatever the clients cost; *client CPU ms* is what the load "
-        "generator's processes used per request on the same cores.",
+        "generator's processes used per request on the same cores."
+        + (
+            f" Rows marked (wrk) were driven by wrk instead, with {args.clients} connections; their limit is "
+            f"the null app under wrk, {limits['http_wrk']:,.0f}/s."
+            if args.wrk
+            else ""
+        ),
         "",
         "| backend | scenario | requests/s | p50 ms | p99 ms | server CPU ms | client CPU ms | limit /s | of limit "
         "| errors |",
@@ -514,13 +604,21 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--markdown", action="store_true", help="also print a table for docs/benchmarks.md")
     parser.add_argument("--json", dest="json_out", type=Path, help="write all figures to this file")
+    parser.add_argument(
+        "--wrk", action="store_true", help="also drive the GET scenarios with wrk (a C load generator) and compare"
+    )
     args = parser.parse_args()
 
     os.chdir(ROOT)
     cores = os.cpu_count() or 1
     limits = machine_limits()
     print("one core: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in limits.items()), flush=True)
+    if args.wrk and shutil.which("wrk") is None:
+        parser.error("--wrk needs wrk on PATH (Debian: apt-get install wrk)")
     limits["http"], limits["http_cpu_ms"] = http_ceiling(args, cores)
+    if args.wrk:
+        limits["http_wrk"], limits["http_wrk_cpu_ms"] = http_ceiling(args, cores, client="wrk")
+        print(f"HTTP ceiling with wrk: {limits['http_wrk']:,.0f}/s", flush=True)
     print(
         f"HTTP ceiling (gunicorn + null WSGI app, same clients): {limits['http']:,.0f}/s, "
         f"server CPU {limits['http_cpu_ms']:.2f} ms per request",
