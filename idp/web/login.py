@@ -17,7 +17,7 @@ from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa import password
 from idp.mfa.chain import Chain, Next
-from idp.mfa.factor import TryLater
+from idp.mfa.factor import Factor, TryLater
 from idp.mfa.gateways.sms import GatewayError
 from idp.models import Citizen, CitizenStatus
 from idp.pid import InvalidPid, parse_pid
@@ -219,11 +219,7 @@ def step():
         status = 400
     starting = tx.step.get("factor") != factor.name or tx.step.get("challenge") is None
     if factor.sends_code and starting and not _limits().ip_allows("code", request.remote_addr):
-        audit.record(
-            "login.code_sent", outcome="rate_limited", citizen=citizen, client_id=tx.client_id, factor=factor.name
-        )
-        db.session.commit()
-        return render("login/too_many.html", tx, 429)
+        return _code_not_sent("rate_limited", tx, citizen, factor)
     try:
         values = _chain().challenge(citizen, factor, tx.step, service=tx.client_name)
     except TryLater as wait:
@@ -232,11 +228,7 @@ def step():
             _("Wait %(seconds)s seconds before asking for a new code.", seconds=wait.seconds),
         )
     except GatewayError:
-        audit.record(
-            "login.code_sent", outcome="gateway_error", citizen=citizen, client_id=tx.client_id, factor=factor.name
-        )
-        db.session.commit()
-        return render("login/send_failed.html", tx, 503)
+        return _code_not_sent("gateway_error", tx, citizen, factor)
     else:
         if factor.sends_code and starting:
             audit.record(
@@ -277,6 +269,15 @@ def choose():
     return redirect(url_for("login.step", tx=tx.id))
 
 
+def _code_not_sent(outcome: str, tx: LoginTransaction, citizen: Citizen, factor: Factor):
+    """A code the citizen asked for and did not get: audited (so counted in the metrics), then explained."""
+    audit.record("login.code_sent", outcome=outcome, citizen=citizen, client_id=tx.client_id, factor=factor.name)
+    db.session.commit()
+    if outcome == "rate_limited":
+        return render("login/too_many.html", tx, 429)
+    return render("login/send_failed.html", tx, 503)
+
+
 @bp.route("/resend", methods=["POST"])
 def resend():
     """A new code on request, throttled by the factor and limited per IP."""
@@ -288,30 +289,13 @@ def resend():
     if following.kind != "factor" or not following.factor.sends_code:
         return redirect(url_for("login.step", tx=tx.id))
     if not _limits().ip_allows("code", request.remote_addr):
-        audit.record(
-            "login.code_sent",
-            outcome="rate_limited",
-            citizen=citizen,
-            client_id=tx.client_id,
-            factor=following.factor.name,
-        )
-        db.session.commit()
-        return render("login/too_many.html", tx, 429)
+        return _code_not_sent("rate_limited", tx, citizen, following.factor)
     try:
         _chain().challenge(citizen, following.factor, tx.step, service=tx.client_name, again=True)
     except TryLater as wait:
         return render("login/too_many.html", tx, 429, seconds=wait.seconds)
     except GatewayError:
-        # Audited as in step(): a citizen who asked for a new code and got none is an event to see.
-        audit.record(
-            "login.code_sent",
-            outcome="gateway_error",
-            citizen=citizen,
-            client_id=tx.client_id,
-            factor=following.factor.name,
-        )
-        db.session.commit()
-        return render("login/send_failed.html", tx, 503)
+        return _code_not_sent("gateway_error", tx, citizen, following.factor)
     audit.record(
         "login.code_sent", outcome="success", citizen=citizen, client_id=tx.client_id, factor=following.factor.name
     )
