@@ -276,8 +276,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         )
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
-        # Done: authenticate_refresh_token marked it refreshed and revoked, and save_token committed that.
-        pass
+        """Nothing left to do: authenticate_refresh_token marked it refreshed and revoked, save_token committed it."""
 
 
 class _IdToken:
