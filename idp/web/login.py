@@ -6,11 +6,10 @@ audited and counted against the account's and the IP's limits.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from idp import audit, transactions
+from idp import accounts, audit, transactions
 from idp.clock import now
 from idp.errors import error_page, login_expired_page
 from idp.extensions import db
@@ -20,7 +19,6 @@ from idp.mfa.chain import Chain, Next
 from idp.mfa.factor import Factor, TryLater
 from idp.mfa.gateways.sms import GatewayError
 from idp.models import Citizen, CitizenStatus
-from idp.pid import InvalidPid, parse_pid
 from idp.policy.requirement import SessionFacts, can_step_up
 from idp.sessions import current_session, start_session
 from idp.transactions import LoginTransaction
@@ -100,12 +98,7 @@ def start():
 def _verify(raw_pid: str, given_password: str, *, client_id: str):
     """(citizen, None) when the password is right; (None, page) when the account may not try; (None, None) if wrong."""
     hasher = current_app.extensions["idp.hasher"]
-    config = current_app.config["IDP"]
-    try:
-        pid = parse_pid(raw_pid, allow_synthetic=config.citizens.allow_synthetic_pids)
-    except InvalidPid:
-        pid = None
-    citizen = db.session.scalar(sa.select(Citizen).filter_by(pid=pid)) if pid else None
+    pid, citizen = accounts.find_citizen(raw_pid)
     if citizen is not None and citizen.status == CitizenStatus.active:
         # Saying "wait" tells whoever typed the number that it exists; a national identity
         # number is no secret, and the citizen must know why the right password fails now.
@@ -140,10 +133,8 @@ def _wait_page(seconds: int):
 
 def _count_failure(citizen: Citizen, client_id: str):
     """Count a failed attempt against the account; a page when it now has to wait or is locked."""
-    wait, lock = _limits().failure(citizen.id, now())
+    wait, lock = accounts.count_failure(citizen, client_id=client_id)
     if lock:
-        citizen.status = CitizenStatus.locked
-        audit.record("account.locked", outcome="locked", citizen=citizen, client_id=client_id)
         return lambda tx: render("login/locked.html", tx, 403)
     return _wait_page(wait) if wait else None
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from idp import audit, transactions
+from idp import accounts, audit, transactions
 from idp.clock import now
 from idp.errors import error_page
 from idp.extensions import db
@@ -34,7 +34,6 @@ from idp.mfa.gateways.letter import NoAddress
 from idp.mfa.gateways.sms import GatewayError
 from idp.mfa.sms import normalise_phone
 from idp.models import ActivationLetter, AuditEvent, Citizen, CitizenStatus, Client
-from idp.pid import InvalidPid, parse_pid
 from idp.policy.requirement import Requirement
 from idp.sessions import current_session
 from idp.web.forms import (
@@ -357,13 +356,8 @@ def change_password():
 # ---------------------------------------------------------------- activation letter
 def _citizen_by_password(raw_pid: str, given: str, event: str) -> Citizen | None:
     """The citizen when the password is right and the account may try; failures count toward lockout."""
-    config = current_app.config["IDP"]
     limits = current_app.extensions["idp.limits"]
-    try:
-        pid = parse_pid(raw_pid, allow_synthetic=config.citizens.allow_synthetic_pids)
-    except InvalidPid:
-        pid = None
-    citizen = db.session.scalar(sa.select(Citizen).filter_by(pid=pid)) if pid else None
+    pid, citizen = accounts.find_citizen(raw_pid)
     if citizen is not None and (citizen.status != CitizenStatus.active or limits.wait_seconds(citizen.id, now())):
         audit.record(event, outcome="refused", citizen=citizen)
         return None
@@ -373,10 +367,7 @@ def _citizen_by_password(raw_pid: str, given: str, event: str) -> Citizen | None
     if citizen is None or not ok:
         audit.record(event, outcome="failure", citizen=citizen, pid=pid)
         if citizen is not None:
-            _wait, lock = limits.failure(citizen.id, now())
-            if lock:
-                citizen.status = CitizenStatus.locked
-                audit.record("account.locked", outcome="locked", citizen=citizen)
+            accounts.count_failure(citizen)
         return None
     return citizen
 
@@ -465,9 +456,7 @@ def activate():
             )
             if letter is None:
                 audit.record("activation.use", outcome="failure", citizen=citizen)
-                _wait, lock = current_app.extensions["idp.limits"].failure(citizen.id, now())
-                if lock:
-                    citizen.status = CitizenStatus.locked
+                accounts.count_failure(citizen)
         # Spend the code in one statement: of two requests racing with it, only one gets a grant.
         if letter is not None and _spend(letter):
             grant = secrets.token_urlsafe(24)
