@@ -1,4 +1,7 @@
-"""Claims about the citizen: the subject identifier and the scope → claim mapping."""
+"""Claims about the citizen: the subject identifier and each claim's value.
+
+Which claims a client may receive is the policy's release rule (``idp.policy.release``).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,9 @@ from urllib.parse import urlsplit
 from flask import current_app
 
 from idp.models import Citizen, Client
+from idp.policy import release
+from idp.policy.release import SCOPE_CLAIMS
 
-# OIDC Core §5.4, plus ID-porten's `pid` scope for the national identity number.
-SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
-    "profile": ("name", "given_name", "family_name", "updated_at"),
-    "email": ("email", "email_verified"),
-    "phone": ("phone_number", "phone_number_verified"),
-    "address": ("address",),
-    "pid": ("pid",),
-}
 SCOPES_SUPPORTED = ("openid", "offline_access", *SCOPE_CLAIMS)
 
 
@@ -63,20 +60,16 @@ def _claim(citizen: Citizen, name: str) -> object:
     raise KeyError(name)
 
 
-RELEASABLE = frozenset(name for names in SCOPE_CLAIMS.values() for name in names)
-
-
-def named_claims(citizen: Citizen, names: set[str]) -> dict[str, object]:
-    """The citizen's values for ``names`` we know; absent values and unknown names are left out (§5.3.2)."""
+def released_claims(citizen: Citizen, names: frozenset[str]) -> dict[str, object]:
+    """The citizen's values for ``names``, which the release rule chose; absent values are left out (§5.3.2)."""
     claims: dict[str, object] = {}
-    for name in sorted(names & RELEASABLE):
+    for name in sorted(names):
         value = _claim(citizen, name)
         if value is not None:
             claims[name] = value
     return claims
 
 
-def user_claims(citizen: Citizen, scopes: set[str], extra: set[str] = frozenset()) -> dict[str, object]:
-    """The claims the granted scopes release, plus those asked for one by one (``claims`` parameter)."""
-    names = {name for scope, names in SCOPE_CLAIMS.items() if scope in scopes for name in names}
-    return named_claims(citizen, names | set(extra))
+def granted(scope: str, client: Client) -> frozenset[str]:
+    """The scopes a token's claims may draw on: its own, and only those its client is still registered for."""
+    return release.granted_scopes(registered=client.scope, requested=scope)

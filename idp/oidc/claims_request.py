@@ -1,10 +1,11 @@
 """The ``claims`` request parameter (OIDC Core §5.5): individual claims for the ID token and userinfo.
 
 The request is parsed once at the authorization endpoint, kept with the code
-and the tokens, and read when the ID token or the userinfo response is made.
-``essential`` and ``value(s)`` are honoured for ``acr`` (they raise the
-required level); for other claims they are advisory, as §5.5.1 allows: we
-return the citizen's real value or nothing.
+and the tokens, and read when the ID token is made. ``essential`` and
+``value(s)`` are honoured for ``acr`` (they raise the required level); for
+other claims they are advisory, as §5.5.1 allows: we return the citizen's real
+value or nothing. It never releases a claim by itself: the release rule
+(``idp.policy.release``) lets it ask only for claims of the granted scopes.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from idp.errors import error_page, login_expired_page
 from idp.extensions import csrf, db
 from idp.models import Client
 from idp.oidc import par
-from idp.oidc.claims import subject_for, user_claims
-from idp.oidc.claims_request import parse_claims, requested_names
+from idp.oidc.claims import granted, released_claims, subject_for
+from idp.oidc.claims_request import parse_claims
 from idp.oidc.id_token import verify_own_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
 from idp.oidc.request_object import expand, expand_request_object
@@ -35,6 +35,7 @@ from idp.oidc.revocation import RevocationEndpoint
 from idp.oidc.same_site import resend_as_get
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS, Authentication
 from idp.oidc.token_lookup import find_issued
+from idp.policy import release
 from idp.policy.requirement import SessionFacts, requirement_for, session_meets
 from idp.sessions import current_session, remember_client
 
@@ -326,8 +327,8 @@ def userinfo():
         response.status_code = 403
         response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
         return response
-    extra = requested_names(token.claims, "userinfo")
-    claims = {"sub": subject_for(citizen, client), **user_claims(citizen, scopes, extra)}
+    names = release.userinfo_claims(scopes=granted(token.scope, client))
+    claims = {"sub": subject_for(citizen, client), **released_claims(citizen, names)}
     response = jsonify(claims)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -12,9 +12,10 @@ from joserfc.errors import JoseError
 
 from idp.clock import now
 from idp.models import Client
-from idp.oidc.claims import named_claims, subject_for
+from idp.oidc.claims import granted, released_claims, subject_for
 from idp.oidc.claims_request import requested_names
 from idp.oidc.keys import KeyRing
+from idp.policy import release
 
 if TYPE_CHECKING:
     from idp.oidc.server import Authentication
@@ -75,10 +76,11 @@ def build_id_token(
         claims["sid"] = auth.sid
     if access_token:
         claims["at_hash"] = half_hash(access_token, alg)
-    if "pid" in scope.split():
-        claims["pid"] = auth.citizen.pid
-    # Claims asked for in the ID token one by one (OIDC Core §5.5); the protocol ones above win.
-    for name, value in named_claims(auth.citizen, requested_names(claims_request, "id_token")).items():
+    names = release.id_token_claims(
+        scopes=granted(scope, client), requested=requested_names(claims_request, "id_token")
+    )
+    # The protocol claims above win over a citizen's claim of the same name.
+    for name, value in released_claims(auth.citizen, names).items():
         claims.setdefault(name, value)
     return sign(claims, alg=alg)
 

@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from tests.conformance.conftest import INITIAL_ACCESS_TOKEN
-from tests.conformance.suite import RP, authorize, check_error_callback, code_flow
+from tests.conformance.suite import RP, authorize, check_error_callback, code_flow, userinfo
 from tests.live import idp
 
 REDIRECT = "https://rp.example/dyn/cb"
@@ -62,6 +62,18 @@ def test_oidcc_server_dynamic(provider):
     rp, body = registered(provider)
     assert body["token_endpoint_auth_method"] == "client_secret_basic"
     code_flow(provider, rp)
+
+
+def test_dynamic_client_never_gets_pid_even_by_the_claims_parameter(provider):
+    rp, body = registered(provider, scope="openid profile pid")
+    assert "pid" not in body["scope"].split()
+    greedy = {"pid": {"essential": True}, "address": None, "email": None, "phone_number": None}
+    flow = code_flow(
+        provider, rp, scope="openid profile pid email", claims=json.dumps({"id_token": greedy, "userinfo": greedy})
+    )
+    info = userinfo(provider, flow.tokens["access_token"]).json()
+    for claims in (flow.claims, info):
+        assert not {"pid", "address", "email", "phone_number"} & set(claims), claims
 
 
 def test_oidcc_idtoken_rs256(provider):
