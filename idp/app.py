@@ -15,6 +15,7 @@ from idp.config import Config, load_config, load_secrets
 from idp.documents import DocumentRoutes
 from idp.errors import error_page
 from idp.extensions import babel, csrf, db, migrate
+from idp.hosts import TrustedHosts
 from idp.mfa.chain import Chain, load_factors
 from idp.mfa.gateways.letter import make_letter_gateway
 from idp.mfa.password import make_hasher
@@ -124,7 +125,7 @@ def _wrap(app: Flask, config: Config) -> None:
     }
     if "idp.jwks_document" in app.extensions:  # not in CLI commands that run before keys exist
         documents["/jwks"] = app.extensions["idp.jwks_document"]
-    app.wsgi_app = DocumentRoutes(app.wsgi_app, documents)
+    app.wsgi_app = TrustedHosts(DocumentRoutes(app.wsgi_app, documents), config.server.hosts)
     ops.wrap(app, config, headers=security_headers(config))
     if config.server.trust_proxy_headers:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -18,6 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,17 @@ class ServerConfig:
     secret_key: str = ""  # empty: generated once into <data_dir>/secrets.json
     secure_cookies: bool = True
     trust_proxy_headers: bool = False
+    # Host headers answered; empty: the issuer's host alone. A leading dot admits subdomains.
+    trusted_hosts: tuple[str, ...] = ()
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts requests may name: the configured ones, else the issuer's."""
+        return self.trusted_hosts or (urlsplit(self.issuer).hostname or "",)
+
+    def url(self, path: str) -> str:
+        """An absolute URL of ours: from the configured issuer, never from the request's Host."""
+        return self.issuer.rstrip("/") + path
 
 
 @dataclass(frozen=True)

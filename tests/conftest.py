@@ -46,6 +46,8 @@ def make_config(tmp_path, **env: str) -> Config:
         "IDP_PASSWORDS_MEMORY_COST_KIB": "1024",
         # Protocol tests log in with the password alone; tests of the factor chain set it to false.
         "IDP_ASSURANCE_PASSWORD_ONLY": "true",
+        # Flask's test client says "Host: localhost"; the issuer is 127.0.0.1.
+        "IDP_SERVER_TRUSTED_HOSTS": "127.0.0.1,localhost",
         **env,
     }
     return load_config(tmp_path / "absent.toml", environ=environ)

@@ -279,8 +279,7 @@ def register():
 
 
 def _client_uri(client: Client) -> str:
-    issuer = current_app.config["IDP"].server.issuer.rstrip("/")
-    return issuer + url_for("registration.manage", client_id=client.client_id)
+    return current_app.config["IDP"].server.url(url_for("registration.manage", client_id=client.client_id))
 
 
 @bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])

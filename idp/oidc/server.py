@@ -337,8 +337,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def get_audiences(self) -> list[str]:
         # The issuer, or the URL of the endpoint being called (token, PAR, revocation, introspection).
-        issuer = current_app.config["IDP"].server.issuer
-        return [issuer, issuer.rstrip("/") + url_for("oidc.token"), issuer.rstrip("/") + request.path]
+        server = current_app.config["IDP"].server
+        return [server.issuer, server.url(url_for("oidc.token")), server.url(request.path)]
 
     def validate_jti(self, claims: dict, jti: str) -> bool:
         store = current_app.extensions["idp.store"]

@@ -1,5 +1,7 @@
 """Pages outside a login: the front page and the language choice."""
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 bp = Blueprint("pages", __name__)
@@ -13,11 +15,7 @@ def index():
 @bp.route("/language/<lang>")
 def language(lang: str):
     """Remember the citizen's language; works without JavaScript."""
-    back = request.args.get("next", "")
-    # Only local paths: never an open redirect.
-    if not back.startswith("/") or back.startswith("//"):
-        back = url_for("pages.index")
-    response = redirect(back)
+    response = redirect(local_path(request.args.get("next", "")) or url_for("pages.index"))
     if lang in current_app.config["IDP"].i18n.locales:
         response.set_cookie(
             "lang",
@@ -27,3 +25,18 @@ def language(lang: str):
             secure=current_app.config["IDP"].server.secure_cookies,
         )
     return response
+
+
+def local_path(value: str) -> str | None:
+    """``value`` if it is a path on this site, else None: never an open redirect.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so
+    ``/%09/evil.example`` and ``/\\evil.example`` would leave the site: any such
+    character refuses the value, and what is left must have no scheme or host.
+    """
+    if not value.startswith("/") or any(c.isspace() or c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path.startswith("//"):
+        return None
+    return value

@@ -413,7 +413,7 @@ def _order_letter(citizen: Citizen) -> tuple[str | None, str | None]:
                 "to set up a code by SMS.",
                 code=code,
                 date=(moment + timedelta(days=days)).date().isoformat(),
-                url=url_for("profile.activate", _external=True),
+                url=current_app.config["IDP"].server.url(url_for("profile.activate")),
             ),
         )
     except NoAddress:
