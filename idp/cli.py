@@ -687,6 +687,7 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
     os.environ[ops.MULTIPROC_ENV] = ops.prepare_multiprocess_dir(config.data_dir)
     # No gunicorn access log: it prints query strings (login hints, transaction ids); idp.access
     # lines replace it. On SIGTERM, requests in flight get --graceful-timeout seconds to finish.
+    # gthread, not sync: a sync worker reading a slow or idle connection serves nobody else.
     os.execvp(  # noqa: S606 - replaces this process with gunicorn, arguments are ours
         sys.executable,
         [
@@ -697,6 +698,10 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
             f"{host}:{port}",
             "--workers",
             str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(config.server.threads),
             "--graceful-timeout",
             "30",
             "--config",
