@@ -19,6 +19,7 @@ from idp.hosts import TrustedHosts
 from idp.mfa.chain import Chain, load_factors
 from idp.mfa.gateways.letter import make_letter_gateway
 from idp.mfa.password import make_hasher
+from idp.oidc.client_cache import ClientCache, forget_on_commit
 from idp.oidc.discovery import JwksDocument, discovery_document, provider_metadata
 from idp.oidc.keys import KeyRing
 from idp.oidc.server import make_server
@@ -90,6 +91,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         app.extensions["idp.keys"] = KeyRing.load(config.keys_dir)
         # Reads the ring at each request: the key reload check swaps in a new one.
         app.extensions["idp.jwks_document"] = JwksDocument(lambda: app.extensions["idp.keys"], clock)
+    app.extensions["idp.clients"] = ClientCache(config.clients.cache_seconds)
+    forget_on_commit(app.extensions["idp.clients"])
     app.extensions["idp.server"] = make_server(app)
 
     from idp.oidc.endpoints import bp as oidc_bp

@@ -197,6 +197,12 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class ClientsConfig:
+    # How long a process keeps a relying party's registration before reading it again.
+    cache_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class RegistrationConfig:
     # Dynamic client registration (RFC 7591/7592, OIDC Registration): off unless enabled.
     enabled: bool = False
@@ -223,6 +229,7 @@ class Config:
     letters: LettersConfig = field(default_factory=LettersConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    clients: ClientsConfig = field(default_factory=ClientsConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property

@@ -22,13 +22,14 @@ from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAut
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
-from flask import current_app, g, request, url_for
+from flask import current_app, request, url_for
 from joserfc.jwk import KeySet
 
 from idp.clock import now
 from idp.extensions import db
 from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
 from idp.models.oauth import digest
+from idp.oidc import token_store
 from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
@@ -83,36 +84,27 @@ class Server(AuthorizationServer):
         return super().create_oauth2_request(request)
 
     def query_client(self, client_id: str) -> Client | None:
-        # Authlib's validation, ours and the ID token each ask for the client: /authorize sent
-        # the same query two or three times. One request, one lookup.
-        known = g.setdefault("idp_clients", {})
-        if client_id not in known:
-            known[client_id] = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
-        return known[client_id]
+        return current_app.extensions["idp.clients"].get(client_id)
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         tokens = current_app.config["IDP"].tokens
         auth: Authentication = request.user
-        moment = now()
-        db.session.add(
-            Token(
-                grant_id=auth.grant_id,
-                client_id=request.client.client_id,
-                citizen_id=auth.citizen.id,
-                access_token_hash=digest(token["access_token"]),
-                refresh_token_hash=digest(token["refresh_token"]) if "refresh_token" in token else None,
-                scope=token.get("scope", ""),
-                issued_at=moment,
-                expires_in=token["expires_in"],
-                refresh_expires_at=moment + timedelta(seconds=tokens.refresh_token_seconds)
-                if "refresh_token" in token
-                else None,
-                auth_time=auth.auth_time,
-                acr=auth.acr,
-                amr=auth.amr,
-                sid=auth.sid,
-                claims=auth.claims,
-            )
+        refresh = "refresh_token" in token
+        token_store.insert_token(
+            grant_id=auth.grant_id,
+            client_id=request.client.client_id,
+            citizen_id=auth.citizen.id,
+            access_token_hash=digest(token["access_token"]),
+            refresh_token_hash=digest(token["refresh_token"]) if refresh else None,
+            scope=token.get("scope", ""),
+            issued_at=now(),
+            expires_in=token["expires_in"],
+            refresh_lifetime=timedelta(seconds=tokens.refresh_token_seconds) if refresh else None,
+            auth_time=auth.auth_time,
+            acr=auth.acr,
+            amr=auth.amr,
+            sid=auth.sid,
+            claims=auth.claims,
         )
         db.session.commit()
 
@@ -175,22 +167,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             db.session.commit()
             raise
 
-    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+    def query_authorization_code(self, code: str, client: Client) -> token_store.ClaimedCode | None:
         code_hash = digest(code)
-        # Claiming and reading are one statement, and the claim commits with the new token in
-        # save_token: a concurrent exchange waits on the row (PostgreSQL) or the write lock (SQLite),
-        # then finds the code used.
-        claimed = db.session.scalar(
-            sa.update(AuthorizationCode)
-            .where(
-                AuthorizationCode.code_hash == code_hash,
-                AuthorizationCode.client_id == client.client_id,
-                AuthorizationCode.used_at.is_(None),
-            )
-            .values(used_at=now())
-            .returning(AuthorizationCode)
-            .execution_options(synchronize_session=False)
-        )
+        # The claim commits with the new token in save_token.
+        claimed = token_store.claim_code(code_hash, client.client_id, now())
         if claimed is None:
             _refuse_unclaimable_code(code_hash, client)
             return None
@@ -198,11 +178,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return claimed
 
-    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+    def delete_authorization_code(self, authorization_code: token_store.ClaimedCode) -> None:
         # Kept, marked used, by query_authorization_code: a replay must find it to revoke the grant.
         pass
 
-    def authenticate_user(self, authorization_code: AuthorizationCode) -> Authentication:
+    def authenticate_user(self, authorization_code: token_store.ClaimedCode) -> Authentication:
         return Authentication(
             citizen=authorization_code.citizen,
             auth_time=authorization_code.auth_time,
@@ -239,24 +219,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             db.session.rollback()
             raise
 
-    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+    def authenticate_refresh_token(self, refresh_token: str) -> token_store.ClaimedRefresh | None:
         token_hash = digest(refresh_token)
         client_id = self.request.client.client_id
         moment = now()
         # Rotation claims the token in the new token's transaction (committed by save_token): a
         # concurrent refresh with the same token waits, then finds it rotated and revokes the family.
-        claimed = db.session.scalar(
-            sa.update(Token)
-            .where(
-                Token.refresh_token_hash == token_hash,
-                Token.client_id == client_id,
-                Token.refreshed_at.is_(None),
-                Token.revoked_at.is_(None),
-            )
-            .values(refreshed_at=moment, revoked_at=moment)
-            .returning(Token)
-            .execution_options(synchronize_session=False)
-        )
+        claimed = token_store.claim_refresh(token_hash, client_id, moment)
         if claimed is None:
             _refuse_unclaimable_refresh(token_hash, client_id)
             return None
@@ -264,7 +233,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         return claimed
 
-    def authenticate_user(self, refresh_token: Token) -> Authentication:
+    def authenticate_user(self, refresh_token: token_store.ClaimedRefresh) -> Authentication:
         return Authentication(
             citizen=refresh_token.citizen,
             auth_time=refresh_token.auth_time,
@@ -275,7 +244,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             claims=refresh_token.claims,
         )
 
-    def revoke_old_credential(self, refresh_token: Token) -> None:
+    def revoke_old_credential(self, refresh_token: token_store.ClaimedRefresh) -> None:
         """Nothing left to do: authenticate_refresh_token marked it refreshed and revoked, save_token committed it."""
 
 
@@ -323,10 +292,10 @@ class PKCE(CodeChallenge):
             raise InvalidRequestError("code_challenge_method must be S256.")
         super().validate_code_challenge(grant, redirect_uri)
 
-    def get_authorization_code_challenge(self, authorization_code: AuthorizationCode) -> str | None:
+    def get_authorization_code_challenge(self, authorization_code: token_store.ClaimedCode) -> str | None:
         return authorization_code.code_challenge
 
-    def get_authorization_code_challenge_method(self, authorization_code: AuthorizationCode) -> str | None:
+    def get_authorization_code_challenge_method(self, authorization_code: token_store.ClaimedCode) -> str | None:
         return authorization_code.code_challenge_method
 
 

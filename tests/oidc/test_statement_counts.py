@@ -15,7 +15,11 @@ from idp.extensions import db
 from tests.conftest import PASSWORD
 from tests.flows import REDIRECT_URI, basic, login_for_code
 
-TOKEN_REQUEST = ["SELECT", "UPDATE", "SELECT", "INSERT", "COMMIT"]  # client; claim; citizen; new token
+# The client comes from the process's cache (idp/oidc/client_cache.py), warm since /authorize.
+TOKEN_REQUEST = {
+    "postgresql": ["WITH", "INSERT", "COMMIT"],  # claim with its citizen; new token
+    "sqlite": ["UPDATE", "SELECT", "INSERT", "COMMIT"],  # claim; citizen (no UPDATE in a CTE); new token
+}
 
 
 @contextmanager
@@ -54,8 +58,8 @@ def test_token_requests_claim_and_issue_in_one_transaction(app, citizen, rp):
         tokens = post_token(http, grant_type="authorization_code", code=back["code"], redirect_uri=REDIRECT_URI)
     with statements() as refresh:
         post_token(http, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
-    assert exchange == TOKEN_REQUEST
-    assert refresh == TOKEN_REQUEST
+    assert exchange == TOKEN_REQUEST[db.engine.dialect.name]
+    assert refresh == TOKEN_REQUEST[db.engine.dialect.name]
 
 
 def test_userinfo_is_one_query(app, citizen, rp):
@@ -68,11 +72,11 @@ def test_userinfo_is_one_query(app, citizen, rp):
     assert sent == ["SELECT"]
 
 
-def test_introspection_is_client_then_token(app, citizen, rp):
+def test_introspection_is_one_query(app, citizen, rp):
     http = app.test_client()
     back = login_for_code(http, pid=citizen.pid, password=PASSWORD)
     tokens = post_token(http, grant_type="authorization_code", code=back["code"], redirect_uri=REDIRECT_URI)
     with statements() as sent:
         response = http.post("/introspect", data={"token": tokens["access_token"]}, headers=basic("rp1", "rp1-secret"))
     assert response.get_json()["active"] is True
-    assert sent == ["SELECT", "SELECT"]
+    assert sent == ["SELECT"]

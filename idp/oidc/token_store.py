@@ -1,0 +1,230 @@
+"""The token endpoint's reads and writes, in as few round trips as the backend allows.
+
+Authlib's grants decide (idp/oidc/server.py); this module only claims a code or
+a refresh token and writes the new token. It speaks SQLAlchemy Core, not the
+ORM: a token exchange spent more time in the ORM's unit of work and lazy loads
+than in the signature. On PostgreSQL the claim and the citizen it belongs to
+come back from one statement (an ``UPDATE … RETURNING`` inside a CTE); SQLite
+cannot put an UPDATE in a CTE, so there the citizen is a second, in-process read.
+
+Claiming is an ``UPDATE`` guarded by "not used yet": a concurrent exchange of
+the same code waits on the row (PostgreSQL) or the write lock (SQLite), then
+finds it used. The claim commits with the new token in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from idp.extensions import db
+from idp.models import AuthorizationCode, Citizen, Token
+
+_CODE = AuthorizationCode.__table__
+_TOKEN = Token.__table__
+_CITIZEN = Citizen.__table__
+_CITIZEN_COLUMNS = tuple(c.name for c in _CITIZEN.c)
+
+
+@dataclass(frozen=True)
+class ClaimedCode:
+    """An authorization code just claimed, as Authlib's AuthorizationCodeMixin sees it."""
+
+    grant_id: str
+    client_id: str
+    citizen: Citizen
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: datetime
+    acr: str | None
+    amr: list[str]
+    sid: str | None
+    claims: dict | None
+    expires_at: datetime
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return int(self.auth_time.timestamp())
+
+    def get_acr(self) -> str | None:
+        return self.acr
+
+    def get_amr(self) -> list[str]:
+        return list(self.amr or [])
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+@dataclass(frozen=True)
+class ClaimedRefresh:
+    """A refresh token just claimed for rotation, as Authlib's TokenMixin sees it."""
+
+    grant_id: str
+    client_id: str
+    citizen: Citizen
+    scope: str
+    refresh_expires_at: datetime | None
+    auth_time: datetime
+    acr: str | None
+    amr: list[str]
+    sid: str | None
+    claims: dict | None
+
+    def check_client(self, client) -> bool:
+        return self.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
+_CLAIM_CODE = (
+    sa.update(_CODE)
+    .where(
+        _CODE.c.code_hash == sa.bindparam("hash"),
+        _CODE.c.client_id == sa.bindparam("client"),
+        _CODE.c.used_at.is_(None),
+    )
+    .values(used_at=sa.bindparam("moment"))
+    .returning(*_CODE.c)
+)
+
+_CLAIM_REFRESH = (
+    sa.update(_TOKEN)
+    .where(
+        _TOKEN.c.refresh_token_hash == sa.bindparam("hash"),
+        _TOKEN.c.client_id == sa.bindparam("client"),
+        _TOKEN.c.refreshed_at.is_(None),
+        _TOKEN.c.revoked_at.is_(None),
+    )
+    .values(refreshed_at=sa.bindparam("moment"), revoked_at=sa.bindparam("moment"))
+    .returning(*_TOKEN.c)
+)
+
+
+def _with_citizen(claim: sa.Update) -> sa.Select:
+    """PostgreSQL: the claim's row and its citizen's in one statement; citizen columns prefixed."""
+    claimed = claim.cte("claimed")
+    return sa.select(*claimed.c, *(column.label(f"citizen__{column.name}") for column in _CITIZEN.c)).join_from(
+        claimed, _CITIZEN, _CITIZEN.c.id == claimed.c.citizen_id
+    )
+
+
+_CLAIM_CODE_WITH_CITIZEN = _with_citizen(_CLAIM_CODE)
+_CLAIM_REFRESH_WITH_CITIZEN = _with_citizen(_CLAIM_REFRESH)
+_CITIZEN_BY_ID = sa.select(_CITIZEN).where(_CITIZEN.c.id == sa.bindparam("id"))
+
+
+def _claim(claim: sa.Update, joined: sa.Select, params: dict) -> tuple[sa.RowMapping, Citizen] | None:
+    """Run a claim; the claimed row and its citizen (a transient object, never added to the session)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        row = db.session.execute(joined, params).mappings().first()
+        if row is None:
+            return None
+        return row, Citizen(**{name: row[f"citizen__{name}"] for name in _CITIZEN_COLUMNS})
+    row = db.session.execute(claim, params).mappings().first()
+    if row is None:
+        return None
+    citizen = db.session.execute(_CITIZEN_BY_ID, {"id": row["citizen_id"]}).mappings().one()
+    return row, Citizen(**citizen)
+
+
+def claim_code(code_hash: str, client_id: str, moment: datetime) -> ClaimedCode | None:
+    """Mark the client's unused code used and return it, or None (unknown, another client's, or used)."""
+    found = _claim(_CLAIM_CODE, _CLAIM_CODE_WITH_CITIZEN, {"hash": code_hash, "client": client_id, "moment": moment})
+    if found is None:
+        return None
+    row, citizen = found
+    return ClaimedCode(
+        grant_id=row["grant_id"],
+        client_id=row["client_id"],
+        citizen=citizen,
+        redirect_uri=row["redirect_uri"],
+        scope=row["scope"],
+        nonce=row["nonce"],
+        code_challenge=row["code_challenge"],
+        code_challenge_method=row["code_challenge_method"],
+        auth_time=row["auth_time"],
+        acr=row["acr"],
+        amr=row["amr"] or [],
+        sid=row["sid"],
+        claims=row["claims"],
+        expires_at=row["expires_at"],
+    )
+
+
+def claim_refresh(token_hash: str, client_id: str, moment: datetime) -> ClaimedRefresh | None:
+    """Mark the client's live refresh token rotated (refreshed and revoked) and return it, or None."""
+    found = _claim(
+        _CLAIM_REFRESH, _CLAIM_REFRESH_WITH_CITIZEN, {"hash": token_hash, "client": client_id, "moment": moment}
+    )
+    if found is None:
+        return None
+    row, citizen = found
+    return ClaimedRefresh(
+        grant_id=row["grant_id"],
+        client_id=row["client_id"],
+        citizen=citizen,
+        scope=row["scope"],
+        refresh_expires_at=row["refresh_expires_at"],
+        auth_time=row["auth_time"],
+        acr=row["acr"],
+        amr=row["amr"] or [],
+        sid=row["sid"],
+        claims=row["claims"],
+    )
+
+
+_INSERT_TOKEN = sa.insert(_TOKEN)
+
+
+def insert_token(
+    *,
+    grant_id: str,
+    client_id: str,
+    citizen_id: int,
+    access_token_hash: str,
+    refresh_token_hash: str | None,
+    scope: str,
+    issued_at: datetime,
+    expires_in: int,
+    refresh_lifetime: timedelta | None,
+    auth_time: datetime,
+    acr: str | None,
+    amr: list[str],
+    sid: str | None,
+    claims: dict | None,
+) -> None:
+    """Write a new token in the caller's transaction (committed with the claim it came from)."""
+    db.session.execute(
+        _INSERT_TOKEN,
+        {
+            "grant_id": grant_id,
+            "client_id": client_id,
+            "citizen_id": citizen_id,
+            "access_token_hash": access_token_hash,
+            "refresh_token_hash": refresh_token_hash,
+            "scope": scope,
+            "issued_at": issued_at,
+            "expires_in": expires_in,
+            "refresh_expires_at": issued_at + refresh_lifetime if refresh_lifetime else None,
+            "auth_time": auth_time,
+            "acr": acr,
+            "amr": amr,
+            "sid": sid,
+            "claims": claims,
+        },
+    )
