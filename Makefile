@@ -19,7 +19,8 @@ translations: $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -d idp/translations >/dev/null
 
 run: $(STAMP) translations
-	IDP_SERVER_SECURE_COOKIES=false IDP_CITIZENS_ALLOW_SYNTHETIC_PIDS=true $(BIN)/python -m demo_rp.run --rp-port $(RP_PORT)
+	IDP_SERVER_SECURE_COOKIES=false IDP_CITIZENS_ALLOW_SYNTHETIC_PIDS=true IDP_FETCH_ALLOW_NETWORKS=127.0.0.0/8,::1/128 \
+		$(BIN)/python -m demo_rp.run --rp-port $(RP_PORT)
 
 test: $(STAMP) translations
 	./tests/setup-browser.sh

@@ -15,6 +15,7 @@ from idp.config import Config, load_config, load_secrets
 from idp.documents import DocumentRoutes
 from idp.errors import error_page
 from idp.extensions import babel, csrf, db, migrate
+from idp.fetch import Fetcher
 from idp.hosts import TrustedHosts
 from idp.mfa.chain import Chain, load_factors
 from idp.mfa.gateways.letter import make_letter_gateway
@@ -87,6 +88,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.chain"] = Chain(load_factors(config), policy)
     app.extensions["idp.limits"] = Limits(config.limits, app.extensions["idp.store"])
     app.extensions["idp.letters"] = make_letter_gateway(config)
+    app.extensions["idp.fetcher"] = Fetcher.from_config(config)
     if load_keys:
         app.extensions["idp.keys"] = KeyRing.load(config.keys_dir)
         # Reads the ring at each request: the key reload check swaps in a new one.

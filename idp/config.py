@@ -211,6 +211,19 @@ class RegistrationConfig:
 
 
 @dataclass(frozen=True)
+class FetchConfig:
+    # Requests to URLs relying parties registered (jwks_uri, request_uri, sector_identifier_uri,
+    # back-channel logout): one deadline for the whole request, a body cap, and which
+    # non-public networks may be reached (none by default; CIDR strings).
+    deadline_seconds: int = 5
+    max_bytes: int = 64 * 1024
+    allow_networks: tuple[str, ...] = ()
+    # An assertion or request object signed with a key we have not seen refetches the
+    # client's jwks_uri at most this often.
+    jwks_refetch_seconds: int = 60
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -230,6 +243,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     clients: ClientsConfig = field(default_factory=ClientsConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from idp.models import Citizen, Client
 from idp.models.oauth import digest
 from idp.oidc import keys as signing_keys
 from idp.pid import generate_pid
+from tests.hosts import Host
 from tests.production.backends import Backend, backend  # noqa: F401 - fixture: SQLite, then PostgreSQL + Redis
 
 PASSWORD = "riktig-passord-42"
@@ -48,6 +50,8 @@ def make_config(tmp_path, **env: str) -> Config:
         "IDP_ASSURANCE_PASSWORD_ONLY": "true",
         # Flask's test client says "Host: localhost"; the issuer is 127.0.0.1.
         "IDP_SERVER_TRUSTED_HOSTS": "127.0.0.1,localhost",
+        # Relying parties' documents and logout receivers are served on 127.0.0.1 in tests.
+        "IDP_FETCH_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
         **env,
     }
     return load_config(tmp_path / "absent.toml", environ=environ)
@@ -71,6 +75,20 @@ def clock() -> FakeClock:
 @pytest.fixture
 def config(tmp_path, backend: Backend) -> Config:  # noqa: F811 - the imported fixture
     return make_config(tmp_path, **backend.env)
+
+
+@pytest.fixture
+def hosts() -> Iterator[Callable[..., Host]]:
+    """Starts relying parties' web servers on 127.0.0.1 (``hosts(answer, drip=..)``), closed after the test."""
+    started: list[Host] = []
+
+    def start(*args, **kwargs) -> Host:
+        started.append(Host(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for host in started:
+        host.close()
 
 
 @pytest.fixture

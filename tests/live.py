@@ -39,6 +39,8 @@ def base_env(data: Path, **extra: str) -> dict[str, str]:
         IDP_ASSURANCE_PASSWORD_ONLY="true",
         # Every test logs in from 127.0.0.1: the per-IP limit is tested on its own (tests/policy, tests/mfa).
         IDP_LIMITS_IP_LOGINS="100000",
+        # Relying parties' documents and logout receivers are served on 127.0.0.1 in tests.
+        IDP_FETCH_ALLOW_NETWORKS="127.0.0.0/8,::1/128",
     )
     env.update(extra)
     return env

@@ -20,9 +20,9 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from idp.clock import now
 from idp.extensions import csrf, db
+from idp.fetch import FetchError
 from idp.models import Client, Token
 from idp.models.oauth import digest
-from idp.oidc.client_keys import ClientKeysError, fetch_json
 from idp.oidc.request_object import SIGNING_ALGS as REQUEST_OBJECT_ALGS
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS
 
@@ -76,8 +76,8 @@ def _uris(value: object, name: str, *, error: str = "invalid_client_metadata") -
 def check_sector_identifier(uri: str, redirect_uris: list[str]) -> str:
     """OIDC Core §8.1: the document at ``uri`` must list every redirect URI; returns the sector (its host)."""
     try:
-        listed = fetch_json(uri)
-    except ClientKeysError as exc:
+        listed = current_app.extensions["idp.fetcher"].get_json(uri)
+    except FetchError as exc:
         raise RegistrationError("invalid_client_metadata", f"sector_identifier_uri: {exc}") from None
     if not isinstance(listed, list) or not set(redirect_uris) <= {u for u in listed if isinstance(u, str)}:
         raise RegistrationError("invalid_client_metadata", "sector_identifier_uri does not list every redirect_uri")

@@ -24,9 +24,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.clock import now
+from idp.fetch import FetchError
 from idp.models import Client
 from idp.oidc import par
-from idp.oidc.client_keys import ClientKeysError, client_keyset, fetch
+from idp.oidc.client_keys import ClientKeysError, client_keyset
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,8 @@ def _fetch_registered(request_uri: str, client: Client) -> str:
     if urldefrag(request_uri).url not in registered:
         raise InvalidRequestUriError("The request_uri is not registered for this client.")
     try:
-        return fetch(request_uri).strip()
-    except ClientKeysError as exc:
+        return current_app.extensions["idp.fetcher"].get(request_uri).decode("utf-8", errors="replace").strip()
+    except FetchError as exc:
         log.info("request_uri of %s not fetched: %s", client.client_id, exc)
         raise InvalidRequestUriError("The request_uri could not be fetched.") from None
 
