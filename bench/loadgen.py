@@ -285,6 +285,7 @@ def run_wrk(
     threads: int = 1,
     headers: dict | None = None,
     script: list[str] | None = None,
+    timeout: int = 2,
 ) -> dict:
     """``url`` driven by wrk (C, epoll) for ``duration`` seconds over ``connections`` connections.
 
@@ -292,9 +293,10 @@ def run_wrk(
     cheapest requests, on the same two cores; wrk spends a small fraction of that, so
     its figures are closer to what the server alone can do. ``cpu_seconds`` reads the
     server's CPU time; ``script`` is wrk's ``-s FILE -- ARGS`` for bench/wrk/prepared.lua,
-    whose bad answers count as errors and whose running out of lines is reported.
+    whose bad answers count as errors and whose running out of lines is reported. An answer
+    slower than ``timeout`` seconds counts as a socket error (timeout), not as a latency.
     """
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency"]
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", f"--timeout={timeout}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     if script:
@@ -309,13 +311,19 @@ def run_wrk(
     client_cpu = (children.ru_utime - children_before.ru_utime) + (children.ru_stime - children_before.ru_stime)
     count = int(re.search(r"(\d+) requests in", out).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket = re.search(
+        r"Socket errors: connect (?P<connect>\d+), read (?P<read>\d+), write (?P<write>\d+), timeout (?P<timeout>\d+)",
+        out,
+    )
     prepared = re.search(r"^prepared: bad (\d+) exhausted (\d+)$", out, re.MULTILINE)
     # The script's bad answers include every non-2xx one; without it, wrk's count is all there is.
     answers = int(prepared.group(1)) if prepared else int(non_2xx.group(1)) if non_2xx else 0
+    sockets = {kind: int(value) for kind, value in socket.groupdict().items()} if socket else {}
     return {
         "requests": count,
-        "errors": answers + (sum(map(int, socket.groups())) if socket else 0),
+        "errors": answers + sum(sockets.values()),
+        "bad_answers": answers,
+        "socket_errors": sockets,
         "exhausted": bool(prepared and int(prepared.group(2))),
         "per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": _wrk_ms(out, "50%"),

@@ -341,6 +341,7 @@ def measure(
         cpu_seconds=server.cpu_seconds,
         headers=headers,
         script=script,
+        timeout=args.timeout,
     )
     database_after = server.database_cpu()
     database = sum(database_after[pid] - used for pid, used in database_before.items() if pid in database_after)
@@ -394,13 +395,20 @@ def run(servers: list[Server], args: argparse.Namespace) -> list[dict]:
 
 
 def _row_text(row: dict) -> str:
-    database = f" (+{row['database_cpu_ms']:.2f} db)" if row["database_cpu_ms"] else ""
+    database = f" (+{row['database_cpu_ms']:.2f} db)" if row["database_cpu_ms"] >= 0.005 else ""
     return (
         f"{row['server']:13} {row['scenario']:13} {row['per_second']:9.1f}/s  p50 {row['p50_ms']:6.1f} ms  "
         f"p99 {row['p99_ms']:6.1f} ms  server CPU {row['server_cpu_ms']:5.2f} ms{database}  "
         f"load {row['load_before']:.2f}->{row['load_after']:.2f}  "
-        f"({row['requests']} requests, {row['errors']} errors{', RAN OUT' if row['exhausted'] else ''})"
+        f"({row['requests']} requests, {_errors_text(row)}{', RAN OUT' if row['exhausted'] else ''})"
     )
+
+
+def _errors_text(row: dict) -> str:
+    kinds = [f"{count} {kind}" for kind, count in row["socket_errors"].items() if count]
+    if row["bad_answers"]:
+        kinds.insert(0, f"{row['bad_answers']} bad answers")
+    return f"{row['errors']} errors" + (f": {', '.join(kinds)}" if kinds else "")
 
 
 # ---------------------------------------------------------------- the report
@@ -446,7 +454,8 @@ def markdown(report: dict) -> str:
         cpu = []
         for label in labels:
             database = _median(of[label], "database_cpu_ms")
-            cpu.append(f"{_median(of[label], 'server_cpu_ms'):.2f}" + (f"+{database:.2f} db" if database else ""))
+            server = f"{_median(of[label], 'server_cpu_ms'):.2f}"
+            cpu.append(server + (f"+{database:.2f} db" if database >= 0.005 else ""))
         cells.append(" " + " / ".join(cpu) + " |")
         runs = [r for rows in of.values() for r in rows]
         cells.append(f" {min(r['load_before'] for r in runs):.2f}–{max(r['load_after'] for r in runs):.2f} |")
@@ -463,7 +472,11 @@ def markdown(report: dict) -> str:
         "Resident memory after the run: "
         + "; ".join(
             f"{label} {report['memory'][label]['max_mib']:.0f} MiB"
-            + (f" (largest of {report['memory'][label]['processes']} workers)" if label != PEER_LABEL else "")
+            + (
+                f" (largest of {report['memory'][label]['processes']} workers)"
+                if label != PEER_LABEL
+                else " (with its store, which keeps every code and token of the run)"
+            )
             for label in labels
         )
         + ".",
@@ -488,6 +501,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (wrk takes whole seconds)")
     parser.add_argument("--connections", type=int, default=16, help="wrk's connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
+    parser.add_argument(
+        "--timeout", type=int, default=10, help="seconds before wrk counts an answer as a timeout error (wrk: 2)"
+    )
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: idp serve's, 2 x cores)")
     parser.add_argument("--rounds", type=int, default=1, help="measured runs per scenario and server (medians shown)")
     parser.add_argument("--json", dest="json_out", type=Path, help="write every figure to this file")
