@@ -112,18 +112,18 @@ class Target:
             conn.close()
 
 
-def _basic(rp: RelyingParty) -> dict[str, str]:
+def client_auth_headers(rp: RelyingParty) -> dict[str, str]:
     pair = base64.b64encode(f"{rp.client_id}:{rp.secret}".encode()).decode()
     return {"Authorization": f"Basic {pair}", "Content-Type": "application/x-www-form-urlencoded"}
 
 
-def _sso_cookie(base: str, deployment: Deployment, rp: RelyingParty) -> str:
+def sso_cookie(base: str, deployment: Deployment, rp: RelyingParty) -> str:
     agent = HttpAgent()
     full_login(agent, [base], rp, deployment.pid, PASSWORD)
     return "idp_session=" + agent.session.cookies["idp_session"]
 
 
-def _fresh_code(target: Target, rp: RelyingParty, cookie: str) -> tuple[str, Login]:
+def fresh_code(target: Target, rp: RelyingParty, cookie: str) -> tuple[str, Login]:
     """A code from /authorize on an existing SSO session: no password, no signature."""
     login = Login(rp)
     status, location, _ = target.request("GET", authorize_url("", login), headers={"Cookie": cookie})
@@ -132,7 +132,7 @@ def _fresh_code(target: Target, rp: RelyingParty, cookie: str) -> tuple[str, Log
     return parse_qs(urlsplit(location).query)["code"][0], login
 
 
-def _exchange(target: Target, rp: RelyingParty, code: str, login: Login) -> tuple[int, bytes]:
+def exchange_code(target: Target, rp: RelyingParty, code: str, login: Login) -> tuple[int, bytes]:
     body = urlencode(
         {
             "grant_type": "authorization_code",
@@ -141,7 +141,7 @@ def _exchange(target: Target, rp: RelyingParty, code: str, login: Login) -> tupl
             "code_verifier": login.verifier,
         }
     )
-    status, _, data = target.request("POST", "/token", body, _basic(rp))
+    status, _, data = target.request("POST", "/token", body, client_auth_headers(rp))
     return status, data
 
 
@@ -169,10 +169,10 @@ def _prepare(job: Job, target: Target, share: slice) -> list:
     if job.scenario == "full_login":
         return list(job.totp_citizens[share])
     if job.scenario.startswith("token"):
-        return [_fresh_code(target, job.rp, job.cookie) for _ in range(job.items)]
+        return [fresh_code(target, job.rp, job.cookie) for _ in range(job.items)]
     if job.scenario in ("refresh", "userinfo", "introspection"):
-        code, login = _fresh_code(target, job.rp, job.cookie)
-        status, data = _exchange(target, job.rp, code, login)
+        code, login = fresh_code(target, job.rp, job.cookie)
+        status, data = exchange_code(target, job.rp, code, login)
         if status != 200:
             raise RuntimeError(f"token gave {status}: {data[:200]!r}")
         return [json.loads(data)]
@@ -192,10 +192,10 @@ def _one(job: Job, target: Target, prepared: list) -> bool:
             return target.request("GET", "/jwks")[0] == 200
         case "token_rs256" | "token_es256":
             code, login = prepared.pop()
-            return _exchange(target, job.rp, code, login)[0] == 200
+            return exchange_code(target, job.rp, code, login)[0] == 200
         case "refresh":
             body = urlencode({"grant_type": "refresh_token", "refresh_token": prepared[0]["refresh_token"]})
-            status, _, data = target.request("POST", "/token", body, _basic(job.rp))
+            status, _, data = target.request("POST", "/token", body, client_auth_headers(job.rp))
             if status == 200:
                 prepared[0] = json.loads(data)  # rotation: the next refresh uses the new token
             return status == 200
@@ -204,7 +204,7 @@ def _one(job: Job, target: Target, prepared: list) -> bool:
             return target.request("GET", "/userinfo", headers=auth)[0] == 200
         case "introspection":
             body = urlencode({"token": prepared[0]["access_token"], "token_type_hint": "access_token"})
-            status, _, data = target.request("POST", "/introspect", body, _basic(job.rp))
+            status, _, data = target.request("POST", "/introspect", body, client_auth_headers(job.rp))
             return status == 200 and json.loads(data)["active"] is True
         case "full_login":
             pid, secret = prepared.pop()
@@ -242,9 +242,9 @@ def run_scenario(job: Job, clients: int, server_pid: int) -> dict[str, float]:
         proc.start()
     barrier.wait()  # the clients have prepared their work: only the load is measured from here
     started = time.perf_counter()
-    cpu_before = _server_cpu_seconds(server_pid)
+    cpu_before = server_cpu_seconds(server_pid)
     gathered = [results.get(timeout=job.duration + 600) for _ in procs]
-    cpu_used = _server_cpu_seconds(server_pid) - cpu_before
+    cpu_used = server_cpu_seconds(server_pid) - cpu_before
     for proc in procs:
         proc.join()
     finished = max(end for end, _, _, _ in gathered)
@@ -276,28 +276,55 @@ WRK_PATHS = {
 _WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def run_wrk(base: str, path: str, args: argparse.Namespace, server_pid: int, headers: dict | None = None) -> dict:
-    """The scenario driven by wrk (C, epoll) with as many connections as there are client processes.
+def run_wrk(
+    url: str,
+    *,
+    connections: int,
+    duration: float,
+    cpu_seconds: Callable[[], float],
+    threads: int = 1,
+    headers: dict | None = None,
+    script: list[str] | None = None,
+    timeout: int = 2,
+) -> dict:
+    """``url`` driven by wrk (C, epoll) for ``duration`` seconds over ``connections`` connections.
 
     The Python clients spend about as much CPU per request as the server does on the
     cheapest requests, on the same two cores; wrk spends a small fraction of that, so
-    its figures are closer to what the server alone can do.
+    its figures are closer to what the server alone can do. ``cpu_seconds`` reads the
+    server's CPU time; ``script`` is wrk's ``-s FILE -- ARGS`` for bench/wrk/prepared.lua,
+    whose bad answers count as errors and whose running out of lines is reported. An answer
+    slower than ``timeout`` seconds counts as a socket error (timeout), not as a latency.
     """
-    command = ["wrk", "-t1", f"-c{args.clients}", f"-d{args.duration:g}s", "--latency"]
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", f"--timeout={timeout}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
+    if script:
+        command += ["-s", script[0], url, "--", *script[1:]]
+    else:
+        command.append(url)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_before = _server_cpu_seconds(server_pid)
-    out = subprocess.run([*command, base + path], capture_output=True, text=True, check=True).stdout
-    cpu_used = _server_cpu_seconds(server_pid) - cpu_before
+    cpu_before = cpu_seconds()
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu_used = cpu_seconds() - cpu_before
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     client_cpu = (children.ru_utime - children_before.ru_utime) + (children.ru_stime - children_before.ru_stime)
     count = int(re.search(r"(\d+) requests in", out).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket = re.search(
+        r"Socket errors: connect (?P<connect>\d+), read (?P<read>\d+), write (?P<write>\d+), timeout (?P<timeout>\d+)",
+        out,
+    )
+    prepared = re.search(r"^prepared: bad (\d+) exhausted (\d+)$", out, re.MULTILINE)
+    # The script's bad answers include every non-2xx one; without it, wrk's count is all there is.
+    answers = int(prepared.group(1)) if prepared else int(non_2xx.group(1)) if non_2xx else 0
+    sockets = {kind: int(value) for kind, value in socket.groupdict().items()} if socket else {}
     return {
         "requests": count,
-        "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0),
+        "errors": answers + sum(sockets.values()),
+        "bad_answers": answers,
+        "socket_errors": sockets,
+        "exhausted": bool(prepared and int(prepared.group(2))),
         "per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": _wrk_ms(out, "50%"),
         "p99_ms": _wrk_ms(out, "99%"),
@@ -307,7 +334,10 @@ def run_wrk(base: str, path: str, args: argparse.Namespace, server_pid: int, hea
 
 
 def _wrk_ms(out: str, percentile: str) -> float:
-    value, unit = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE).groups()
+    found = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"wrk gave no {percentile} latency:\n{out}")
+    value, unit = found.groups()
     return float(value) * _WRK_UNITS[unit]
 
 
@@ -318,49 +348,68 @@ def _workers(master_pid: int) -> list[str]:
     return Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
 
 
-def _server_cpu_seconds(master_pid: int) -> float:
+def server_cpu_seconds(master_pid: int) -> float:
     """CPU time (user + system) the master and its workers have used so far.
 
     The difference over a scenario, per request, is what the server spends on one request,
     whatever the clients sharing the machine cost: the figure machine noise moves least.
     """
+    return cpu_seconds([master_pid, *map(int, _workers(master_pid))])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system, every thread) the processes ``pids`` have used so far."""
     ticks = 0
-    for pid in [str(master_pid), *_workers(master_pid)]:
+    for pid in pids:
         # Fields after the command name, which is in parentheses and may hold spaces.
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _worker_rss_mib(master_pid: int) -> list[float]:
-    sizes = []
-    for pid in _workers(master_pid):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                sizes.append(int(line.split()[1]) / 1024)
-    return sizes
+def rss_mib(pid: int) -> float:
+    """The resident memory of process ``pid``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for process {pid}")
+
+
+def worker_rss_mib(master_pid: int) -> list[float]:
+    return [rss_mib(int(pid)) for pid in _workers(master_pid)]
+
+
+def deploy(stack: contextlib.ExitStack, name: str, port: int) -> Deployment:
+    """A fresh deployment on backend ``name`` for a server on ``port``, removed when ``stack`` closes.
+
+    Made with the ``idp`` command (migrations, keys, one citizen, an RS256 relying party),
+    with production Argon2id parameters and codes that live long enough to be prepared
+    before the clock starts.
+    """
+    settings: dict[str, str] = {}
+    if name == "postgres":
+        from tests.production.backends import postgres_redis
+
+        settings = stack.enter_context(postgres_redis()).env
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="idp-bench-")))
+    deployment = prepare(
+        tmp,
+        issuer=f"http://127.0.0.1:{port}",
+        IDP_TOKENS_AUTHORIZATION_CODE_SECONDS="900",
+        **settings,
+    )
+    # Production Argon2id: drop the harness's cheap test parameters so config.toml's
+    # defaults apply, and give the citizen a hash made with them.
+    env = {k: v for k, v in deployment.env.items() if not k.startswith("IDP_PASSWORDS_")}
+    idp(env, "users", "set-password", deployment.pid, "--password", PASSWORD)
+    return Deployment(env=env, issuer=deployment.issuer, pid=deployment.pid, rp=deployment.rp)
 
 
 def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float], cores: int) -> list[dict]:
     with contextlib.ExitStack() as stack:
-        settings: dict[str, str] = {}
-        if name == "postgres":
-            from tests.production.backends import postgres_redis
-
-            settings = stack.enter_context(postgres_redis()).env
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="idp-bench-")))
         port = free_port()
-        deployment = prepare(
-            tmp,
-            issuer=f"http://127.0.0.1:{port}",
-            # Codes are prepared before the clock starts; give them time to wait.
-            IDP_TOKENS_AUTHORIZATION_CODE_SECONDS="900",
-            **settings,
-        )
-        # Production Argon2id: drop the harness's cheap test parameters so config.toml's
-        # defaults apply, and give the citizen a hash made with them.
-        env = {k: v for k, v in deployment.env.items() if not k.startswith("IDP_PASSWORDS_")}
-        idp(env, "users", "set-password", deployment.pid, "--password", PASSWORD)
+        deployment = deploy(stack, name, port)
+        env = deployment.env
         es_rp = RelyingParty("rp-es", secrets.token_urlsafe(24))
         idp(
             env,
@@ -379,7 +428,6 @@ def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float],
             "--scope",
             es_rp.scope,
         )
-        deployment = Deployment(env=env, issuer=deployment.issuer, pid=deployment.pid, rp=deployment.rp)
         # Full logins use the second factor too (TOTP); a code is good once per time step,
         # so each login gets a citizen of its own: more than the Argon2id limit allows in the run.
         pool = json.loads(
@@ -399,11 +447,11 @@ def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float],
                 check=True,
             ).stdout
         )
-        server = _gunicorn(env, port, args.workers or 2 * cores)
+        server = start_gunicorn(env, port, args.workers or 2 * cores)
         stack.callback(server.close)
 
         rows = []
-        cookies = {rp.client_id: _sso_cookie(server.url, deployment, rp) for rp in (deployment.rp, es_rp)}
+        cookies = {rp.client_id: sso_cookie(server.url, deployment, rp) for rp in (deployment.rp, es_rp)}
         for scenario in args.scenarios:
             rp = es_rp if scenario == "token_es256" else deployment.rp
             job = Job(
@@ -422,7 +470,7 @@ def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float],
             print(_row_text(rows[-1]), flush=True)
         if args.wrk:
             rows.extend(_wrk_rows(name, server, deployment.rp, cookies[deployment.rp.client_id], args, limits))
-        rss = _worker_rss_mib(server.process.pid)
+        rss = worker_rss_mib(server.process.pid)
         rows.append({"backend": name, "scenario": "worker_rss_mib", "max": max(rss), "workers": len(rss)})
         print(f"{name:8} worker RSS: max {max(rss):.0f} MiB over {len(rss)} workers", flush=True)
         return rows
@@ -436,12 +484,18 @@ def _wrk_rows(name: str, server, rp: RelyingParty, cookie: str, args: argparse.N
     for scenario in (s for s in args.scenarios if s in WRK_PATHS):
         headers = None
         if scenario == "userinfo":
-            code, login = _fresh_code(target, rp, cookie)
-            status, data = _exchange(target, rp, code, login)
+            code, login = fresh_code(target, rp, cookie)
+            status, data = exchange_code(target, rp, code, login)
             if status != 200:
                 raise RuntimeError(f"token gave {status}: {data[:200]!r}")
             headers = {"Authorization": f"Bearer {json.loads(data)['access_token']}"}
-        result = run_wrk(server.url, WRK_PATHS[scenario], args, server.process.pid, headers)
+        result = run_wrk(
+            server.url + WRK_PATHS[scenario],
+            connections=args.clients,
+            duration=args.duration,
+            cpu_seconds=lambda: server_cpu_seconds(server.process.pid),
+            headers=headers,
+        )
         limit = limits["http_wrk"]
         rows.append(
             {
@@ -456,7 +510,7 @@ def _wrk_rows(name: str, server, rp: RelyingParty, cookie: str, args: argparse.N
     return rows
 
 
-def _gunicorn(env: dict[str, str], port: int, workers: int):
+def start_gunicorn(env: dict[str, str], port: int, workers: int):
     """``idp serve`` (gunicorn) with the requested number of workers."""
 
     class Server(LiveServer):
@@ -512,7 +566,12 @@ def http_ceiling(args: argparse.Namespace, cores: int, client: str = "python") -
                     raise
                 time.sleep(0.1)
         if client == "wrk":
-            result = run_wrk(f"http://127.0.0.1:{port}", WRK_PATHS["ceiling"], args, server.pid)
+            result = run_wrk(
+                f"http://127.0.0.1:{port}{WRK_PATHS['ceiling']}",
+                connections=args.clients,
+                duration=args.duration,
+                cpu_seconds=lambda: server_cpu_seconds(server.pid),
+            )
         else:
             job = Job("ceiling", f"http://127.0.0.1:{port}", args.duration, None, "", None, 0)
             result = run_scenario(job, args.clients, server.pid)
@@ -550,7 +609,7 @@ SCENARIOS = (
 def markdown(rows: list[dict], limits: dict[str, float], cores: int, args: argparse.Namespace) -> str:
     lines = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: {cores} cores "
-        f"({_cpu_model()}), Python {platform.python_version()}, {args.workers or 2 * cores} gunicorn workers, "
+        f"({cpu_model()}), Python {platform.python_version()}, {args.workers or 2 * cores} gunicorn workers, "
         f"{args.clients} client processes on the same machine, {args.duration:g} s per scenario.",
         "",
         "Limits measured in the same run, on one core: "
@@ -587,7 +646,7 @@ def markdown(rows: list[dict], limits: dict[str, float], cores: int, args: argpa
     return "\n".join(lines)
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
