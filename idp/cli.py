@@ -289,7 +289,7 @@ def users_disable(pid: str) -> None:
 @click.argument("pid")
 @_friendly
 def users_unlock(pid: str) -> None:
-    """Lift a lockout: the account may log in again and its failure count starts over."""
+    """Lift support's lock; also forgets the account's failed attempts over all networks."""
     from flask import current_app
 
     from idp import audit
@@ -297,7 +297,7 @@ def users_unlock(pid: str) -> None:
     citizen = _citizen(pid)
     if citizen.status == CitizenStatus.disabled:
         raise Failure(f"{mask_pid(citizen.pid)} is disabled, not locked")
-    current_app.extensions["idp.limits"].reset(citizen.id)
+    current_app.extensions["idp.limits"].forget(citizen.pid)
     was = citizen.status
     citizen.status = CitizenStatus.active
     audit.record("account.unlocked", outcome="success", citizen=citizen, by="cli")
