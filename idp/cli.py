@@ -285,6 +285,27 @@ def users_disable(pid: str) -> None:
     click.echo(f"disabled {mask_pid(citizen.pid)}")
 
 
+@users_group.command("lock")
+@click.argument("pid")
+@_friendly
+def users_lock(pid: str) -> None:
+    """Lock an account until `idp users unlock`: support's decision; failed attempts only slow an account down."""
+    from idp import audit
+
+    citizen = _citizen(pid)
+    if citizen.status == CitizenStatus.disabled:
+        raise Failure(f"{mask_pid(citizen.pid)} is disabled")
+    was = citizen.status
+    citizen.status = CitizenStatus.locked
+    audit.record("account.locked", outcome="success", citizen=citizen, by="cli")
+    db.session.commit()
+    click.echo(
+        f"{mask_pid(citizen.pid)} was already locked"
+        if was == CitizenStatus.locked
+        else f"locked {mask_pid(citizen.pid)}"
+    )
+
+
 @users_group.command("unlock")
 @click.argument("pid")
 @_friendly

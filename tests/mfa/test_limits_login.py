@@ -1,4 +1,4 @@
-"""Throttling as the citizen meets it on the login pages, and support's `idp users unlock`, on each backend."""
+"""Throttling as the citizen meets it on the login pages, and support's `idp users lock` / `unlock`, on each backend."""
 
 from __future__ import annotations
 
@@ -86,6 +86,37 @@ def test_ip_code_limit_stops_sms_pumping(app, citizen, rp, outbox):
     tx = tx_of(password_step(client, citizen, prompt="login").location)
     assert client.get(f"/login/step?tx={tx}").status_code == 429
     assert len(outbox.messages()) == 2
+
+
+def test_support_locks_and_unlocks_an_account(app, citizen, rp, clock, outbox):
+    from idp.cli import main
+
+    enrol(citizen, "sms", phone="+4791234567")
+    db.session.commit()
+    client = app.test_client()
+    runner = app.test_cli_runner()
+    locked = runner.invoke(main, ["users", "lock", citizen.pid])
+    assert locked.exit_code == 0, locked.output
+    assert "locked" in locked.output and citizen.pid not in locked.output  # masked
+    db.session.refresh(citizen)
+    assert citizen.status == CitizenStatus.locked
+    # A locked account does not log in with the right password, and says why (only after the right one).
+    right = password_step(client, citizen)
+    assert right.status_code == 403 and "Your account is locked" in right.get_data(as_text=True)
+    assert password_step(client, citizen, password="wrong-password").status_code == 400
+    result = runner.invoke(main, ["users", "unlock", citizen.pid])
+    assert result.exit_code == 0, result.output
+    assert "unlocked" in result.output and citizen.pid not in result.output
+    db.session.refresh(citizen)
+    assert citizen.status == CitizenStatus.active
+    tx = tx_of(password_step(client, citizen).location)
+    client.get(f"/login/step?tx={tx}")
+    finish(client, submit_code(client, tx, outbox.last_code()))
+    events = db.session.scalars(sa.select(AuditEvent).filter(AuditEvent.event.like("account.%"))).all()
+    assert [(e.event, e.detail) for e in events] == [
+        ("account.locked", {"by": "cli"}),
+        ("account.unlocked", {"by": "cli"}),
+    ]
 
 
 def test_unlock_forgets_the_accounts_failures_over_all_networks(app, citizen, rp, clock):
