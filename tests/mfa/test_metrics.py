@@ -1,12 +1,19 @@
-"""The audit-derived metrics of issue 5 (logins by factor, codes sent, lockouts), read from /metrics."""
+"""The audit-derived metrics (logins by factor, codes sent, throttles), read from /metrics, on each backend."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from idp.extensions import db
 from idp.mfa.enrolment import enrol
+from tests.conftest import make_config
 from tests.mfa.flows import finish, password_step, submit_code, tx_of
+
+
+@pytest.fixture
+def config(tmp_path, env, backend):
+    return make_config(tmp_path, **env, **backend.env)
 
 
 def _scrape(client) -> dict[tuple[str, frozenset], float]:
