@@ -78,7 +78,7 @@ def main() -> None:
             "IDP_PASSWORDS_TIME_COST": "2",
             "IDP_PASSWORDS_MEMORY_COST_KIB": "19456",
             "IDP_ASSURANCE_PASSWORD_ONLY": "false",
-            "IDP_LIMITS_IP_LOGINS": "1000000",
+            "IDP_LIMITS_IP_FAILURES": "1000000",
         }
         app = build_app(make_config(tmp, **env))
         # Requests run outside this context: inside it, Flask would share g and the

@@ -86,7 +86,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         )
     app.extensions["idp.policy"] = policy
     app.extensions["idp.chain"] = Chain(load_factors(config), policy)
-    app.extensions["idp.limits"] = Limits(config.limits, app.extensions["idp.store"])
+    app.extensions["idp.limits"] = Limits(config.limits, app.extensions["idp.store"], secret=secrets["secret_key"])
     app.extensions["idp.letters"] = make_letter_gateway(config)
     app.extensions["idp.fetcher"] = Fetcher.from_config(config)
     if load_keys:

@@ -285,11 +285,32 @@ def users_disable(pid: str) -> None:
     click.echo(f"disabled {mask_pid(citizen.pid)}")
 
 
+@users_group.command("lock")
+@click.argument("pid")
+@_friendly
+def users_lock(pid: str) -> None:
+    """Lock an account until `idp users unlock`: support's decision; failed attempts only slow an account down."""
+    from idp import audit
+
+    citizen = _citizen(pid)
+    if citizen.status == CitizenStatus.disabled:
+        raise Failure(f"{mask_pid(citizen.pid)} is disabled")
+    was = citizen.status
+    citizen.status = CitizenStatus.locked
+    audit.record("account.locked", outcome="success", citizen=citizen, by="cli")
+    db.session.commit()
+    click.echo(
+        f"{mask_pid(citizen.pid)} was already locked"
+        if was == CitizenStatus.locked
+        else f"locked {mask_pid(citizen.pid)}"
+    )
+
+
 @users_group.command("unlock")
 @click.argument("pid")
 @_friendly
 def users_unlock(pid: str) -> None:
-    """Lift a lockout: the account may log in again and its failure count starts over."""
+    """Lift support's lock; also forgets the account's failed attempts over all networks."""
     from flask import current_app
 
     from idp import audit
@@ -297,7 +318,7 @@ def users_unlock(pid: str) -> None:
     citizen = _citizen(pid)
     if citizen.status == CitizenStatus.disabled:
         raise Failure(f"{mask_pid(citizen.pid)} is disabled, not locked")
-    current_app.extensions["idp.limits"].reset(citizen.id)
+    current_app.extensions["idp.limits"].forget(citizen.pid)
     was = citizen.status
     citizen.status = CitizenStatus.active
     audit.record("account.unlocked", outcome="success", citizen=citizen, by="cli")

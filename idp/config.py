@@ -182,17 +182,24 @@ class LettersConfig:
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    # Per account: the first free_failures consecutive failures cost nothing, each later one
-    # adds delay_step_seconds of wait (at most max_delay_seconds); lock_after failures lock the account
-    # until `idp users unlock`. Failures are forgotten failure_reset_seconds after the last one.
+    # Every check of a secret (password, code, PIN, activation code) counts; config.toml says why
+    # these numbers. Without a known device: per account and network the first free_failures
+    # failures cost nothing, per account over all networks the first account_free_failures; each
+    # later one adds delay_step_seconds of wait, at most max_delay_seconds. A scope with
+    # max_failures failures refuses attempts until they are forgotten, failure_reset_seconds after
+    # the first (or at a complete login). Failures never lock an account.
     free_failures: int = 3
+    account_free_failures: int = 10
     delay_step_seconds: int = 60
     max_delay_seconds: int = 900
-    lock_after: int = 30
-    failure_reset_seconds: int = 12 * 3600
-    # Per client IP, within window_seconds.
+    max_failures: int = 100
+    failure_reset_seconds: int = 24 * 3600
+    # A browser that completed a login on an account is a known device for it this long.
+    device_days: int = 400
+    # Per network (an IPv4 address, an IPv6 /64) within window_seconds: failures on all accounts,
+    # and one-time codes sent (no SMS pumping).
     window_seconds: int = 600
-    ip_logins: int = 50
+    ip_failures: int = 50
     ip_codes_sent: int = 10
 
 

@@ -76,7 +76,12 @@ LOGINS = Counter(
     "Committed login attempts from the audit log, by factor (password, sms, ...) and result.",
     ["factor", "result"],
 )
-LOCKOUTS = Counter("idp_lockouts_total", "Committed account lockouts from the audit log.")
+LOCKOUTS = Counter(
+    "idp_lockouts_total",
+    "Throttles begun, from the audit log: by scope (account, account_network, device, network) and stage "
+    "(delayed: waits begin; held: refused until the failures are forgotten).",
+    ["scope", "stage"],
+)
 CODES_SENT = Counter(
     "idp_codes_sent_total",
     "Committed one-time code sends from the audit log, by factor and result.",
@@ -303,8 +308,8 @@ def _counter_for(event: AuditEvent) -> Counter | None:
     factor = (event.detail or {}).get("factor") or "unknown"
     if event.event == "login.code_sent":
         return CODES_SENT.labels(factor, event.outcome)
-    if event.event == "account.locked":
-        return LOCKOUTS
+    if event.event == "limits.throttled":
+        return LOCKOUTS.labels((event.detail or {}).get("scope") or "unknown", event.outcome)
     if kind == "login":
         # login.factor names its factor in the detail; the others (password, cancel, ...) in the event.
         return LOGINS.labels(factor if name == "factor" else name, event.outcome)

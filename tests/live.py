@@ -38,7 +38,7 @@ def base_env(data: Path, **extra: str) -> dict[str, str]:
         # Protocol tests log in with the password alone; tests of the factor chain set it to false.
         IDP_ASSURANCE_PASSWORD_ONLY="true",
         # Every test logs in from 127.0.0.1: the per-IP limit is tested on its own (tests/policy, tests/mfa).
-        IDP_LIMITS_IP_LOGINS="100000",
+        IDP_LIMITS_IP_FAILURES="100000",
         # Relying parties' documents and logout receivers are served on 127.0.0.1 in tests.
         IDP_FETCH_ALLOW_NETWORKS="127.0.0.0/8,::1/128",
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import secrets
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -9,18 +12,31 @@ from idp.config import PasswordsConfig
 
 AMR = ("pwd",)
 
-# A hash of a random password, verified when the citizen is unknown so that
-# an unknown number costs as much time as a wrong password.
-_DECOY = "$argon2id$v=19$m=19456,t=2,p=1$LHY2XGRLYqD/njp40H6Ydg$YX2t2Vtx93khMT30iv4vT2Ph4cJCZ2Xt9yFVUcNium8"
-
 
 def make_hasher(config: PasswordsConfig) -> PasswordHasher:
-    return PasswordHasher(
+    hasher = PasswordHasher(
         time_cost=config.time_cost,
         memory_cost=config.memory_cost_kib,
         parallelism=config.parallelism,
         type=Type.ID,
     )
+    _decoy(hasher)  # made now, so the first unknown number does not cost two hashes
+    return hasher
+
+
+def _decoy(hasher: PasswordHasher) -> str:
+    """A hash of a random password with the hasher's parameters, verified when the citizen is unknown.
+
+    With the configured parameters, not fixed ones: an unknown number must cost exactly the
+    time a wrong password costs, or the answer's timing tells which numbers have an account.
+    """
+    return _decoy_for(hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.hash_len, hasher.salt_len)
+
+
+@functools.cache
+def _decoy_for(time_cost: int, memory_cost: int, parallelism: int, hash_len: int, salt_len: int) -> str:
+    hasher = PasswordHasher(time_cost, memory_cost, parallelism, hash_len, salt_len, type=Type.ID)
+    return hasher.hash(secrets.token_urlsafe(32))
 
 
 def hash_password(hasher: PasswordHasher, password: str) -> str:
@@ -30,7 +46,7 @@ def hash_password(hasher: PasswordHasher, password: str) -> str:
 def verify_password(hasher: PasswordHasher, stored_hash: str | None, password: str) -> bool:
     """True when the password matches; always spends one Argon2 verification."""
     try:
-        return hasher.verify(stored_hash or _DECOY, password) and stored_hash is not None
+        return hasher.verify(stored_hash or _decoy(hasher), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

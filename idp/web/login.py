@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from idp import accounts, audit, transactions
 from idp.clock import now
-from idp.errors import error_page, login_expired_page
+from idp.errors import error_page, login_expired_page, wait_message
 from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa import password
@@ -19,6 +19,7 @@ from idp.mfa.chain import Chain, Next
 from idp.mfa.factor import Factor, TryLater
 from idp.mfa.gateways.sms import GatewayError
 from idp.models import Citizen, CitizenStatus
+from idp.policy.limits import Attempt
 from idp.policy.requirement import SessionFacts, can_step_up
 from idp.sessions import current_session, start_session
 from idp.transactions import LoginTransaction
@@ -70,14 +71,15 @@ def start():
             form.pid.data = tx.params["login_hint"]
     error = None
     if form.validate_on_submit():
-        # Counted and committed at once: the count must hold whatever follows, and Argon2id
-        # must not run inside a write transaction (on SQLite that would hold up every writer).
-        if not _limits().ip_allows("login", request.remote_addr):
-            audit.record("login.password", outcome="rate_limited", client_id=tx.client_id)
-            db.session.commit()
-            return render("login/too_many.html", tx, 429)
+        pid, citizen = accounts.find_citizen(form.pid.data)
+        # Checked, claimed and committed before Argon2id runs: the claim must hold whatever follows,
+        # and the hash must not run inside a write transaction (on SQLite that holds up every writer).
+        attempt = accounts.begin_check(pid, event="login.password", citizen=citizen, client_id=tx.client_id)
+        db.session.commit()
+        if not attempt.allowed:
+            return _wait_page(attempt.wait_seconds, attempt.scope)(tx)
         with _store().deferred():
-            citizen, refusal = _verify(form.pid.data, form.password.data, client_id=tx.client_id)
+            citizen, refusal = _verify(pid, citizen, form.password.data, attempt, client_id=tx.client_id)
             if refusal is not None:
                 db.session.commit()
                 return refusal(tx)
@@ -95,48 +97,47 @@ def start():
     return render("login.html", tx, status, form=form, error=error)
 
 
-def _verify(raw_pid: str, given_password: str, *, client_id: str):
-    """(citizen, None) when the password is right; (None, page) when the account may not try; (None, None) if wrong."""
+def _verify(pid: str | None, citizen: Citizen | None, given_password: str, attempt: Attempt, *, client_id: str):
+    """(citizen, None) when the password is right; (None, page) when the account may not go on; (None, None) if wrong.
+
+    A number nobody has goes the same way as a wrong password, hash and counts included, so
+    neither the pages nor their timing tell which numbers have an account.
+    """
     hasher = current_app.extensions["idp.hasher"]
-    pid, citizen = accounts.find_citizen(raw_pid)
-    if citizen is not None and citizen.status == CitizenStatus.active:
-        # Saying "wait" tells whoever typed the number that it exists; a national identity
-        # number is no secret, and the citizen must know why the right password fails now.
-        wait = _limits().wait_seconds(citizen.id, now())
-        if wait:
-            audit.record("login.password", outcome="delayed", citizen=citizen, client_id=client_id)
-            return None, _wait_page(wait)
     ok = password.verify_password(hasher, citizen.password_hash if citizen else None, given_password)
     if citizen is None:
         audit.record("login.password", outcome="unknown_user", pid=pid, client_id=client_id)
-        return None, None
+        return None, _failed(attempt, None, pid, client_id)
     if not ok:
         audit.record("login.password", outcome="failure", citizen=citizen, client_id=client_id)
-        return None, _count_failure(citizen, client_id)
+        return None, _failed(attempt, citizen, pid, client_id)
     if citizen.status == CitizenStatus.locked:
         # Told only after the right password, so the page does not reveal locks to strangers.
+        accounts.passed(attempt)
         audit.record("login.password", outcome="locked", citizen=citizen, client_id=client_id)
         return None, lambda tx: render("login/locked.html", tx, 403)
     if citizen.status != CitizenStatus.active:
+        # Answered, and counted, as a wrong password.
         audit.record("login.password", outcome=citizen.status.value, citizen=citizen, client_id=client_id)
-        return None, None
+        return None, _failed(attempt, citizen, pid, client_id)
+    accounts.passed(attempt)
     if password.needs_rehash(hasher, citizen.password_hash):
         citizen.password_hash = password.hash_password(hasher, given_password)
     audit.record("login.password", outcome="success", citizen=citizen, client_id=client_id)
     return citizen, None
 
 
-def _wait_page(seconds: int):
-    minutes = max(1, (seconds + 59) // 60)
-    return lambda tx: render("login/wait.html", tx, 429, minutes=minutes)
+def _wait_page(seconds: int, scope: str):
+    message = wait_message(seconds, network=scope == "network")
+    # A known device is counted on its own: strangers' failures elsewhere do not hold it back.
+    hint = scope in ("account", "account_network")
+    return lambda tx: render("login/wait.html", tx, 429, message=message, known_device_hint=hint)
 
 
-def _count_failure(citizen: Citizen, client_id: str):
-    """Count a failed attempt against the account; a page when it now has to wait or is locked."""
-    wait, lock = accounts.count_failure(citizen, client_id=client_id)
-    if lock:
-        return lambda tx: render("login/locked.html", tx, 403)
-    return _wait_page(wait) if wait else None
+def _failed(attempt: Attempt, citizen: Citizen | None, pid: str | None, client_id: str):
+    """Count a wrong secret; the wait page when the next attempt must now wait, else None."""
+    failure = accounts.failed(attempt, citizen=citizen, pid=pid, client_id=client_id)
+    return _wait_page(failure.wait_seconds, failure.scope) if failure.wait_seconds else None
 
 
 def _load_step() -> tuple[LoginTransaction | None, Citizen | None]:
@@ -174,8 +175,12 @@ def step():
     error = None
     status = 200
     if request.method == "POST" and form.validate_on_submit():
-        if wait := _limits().wait_seconds(citizen.id, now()):
-            return _wait_page(wait)(tx)
+        attempt = accounts.begin_check(
+            citizen.pid, event="login.factor", citizen=citizen, client_id=tx.client_id, factor=factor.name
+        )
+        db.session.commit()
+        if not attempt.allowed:
+            return _wait_page(attempt.wait_seconds, attempt.scope)(tx)
         # The answer, its audit event, the counters and the transaction's state commit together.
         with _store().deferred():
             outcome = _chain().verify(citizen, factor, tx.step, request.form, now())
@@ -186,11 +191,13 @@ def step():
                 client_id=tx.client_id,
                 factor=factor.name,
             )
+            if outcome.ok or outcome.reason == "phased_out":
+                accounts.passed(attempt)
             if outcome.ok:
                 return _finish(tx, citizen, following, used=[factor.name])
             if outcome.reason == "phased_out":
                 return _phased_out(tx, citizen, factor)
-            refusal = _count_failure(citizen, tx.client_id)
+            refusal = _failed(attempt, citizen, citizen.pid, tx.client_id)
             transactions.save(tx)
             db.session.commit()
         if refusal is not None:
@@ -209,7 +216,7 @@ def step():
     elif request.method == "POST":
         status = 400
     starting = tx.step.get("factor") != factor.name or tx.step.get("challenge") is None
-    if factor.sends_code and starting and not _limits().ip_allows("code", request.remote_addr):
+    if factor.sends_code and starting and not _limits().may_send_code(request.remote_addr, now()):
         return _code_not_sent("rate_limited", tx, citizen, factor)
     try:
         values = _chain().challenge(citizen, factor, tx.step, service=tx.client_name)
@@ -279,7 +286,7 @@ def resend():
     following = _chain().next(citizen, tx.requirement, tx.step, now())
     if following.kind != "factor" or not following.factor.sends_code:
         return redirect(url_for("login.step", tx=tx.id))
-    if not _limits().ip_allows("code", request.remote_addr):
+    if not _limits().may_send_code(request.remote_addr, now()):
         return _code_not_sent("rate_limited", tx, citizen, following.factor)
     try:
         _chain().challenge(citizen, following.factor, tx.step, service=tx.client_name, again=True)
@@ -306,7 +313,7 @@ def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: li
             if row.name in used:
                 row.last_used_at = now()
         audit.record("login.complete", outcome="success", citizen=citizen, client_id=tx.client_id, acr=acr, amr=amr)
-        _limits().reset(citizen.id)
+        accounts.login_completed(citizen, response)
         tx.sid = session.sid
         tx.step = {key: value for key, value in tx.step.items() if key in ("citizen_id", "return_to")}
         transactions.save(tx)

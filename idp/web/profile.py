@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 
 from idp import accounts, audit, transactions
 from idp.clock import now
-from idp.errors import error_page
+from idp.errors import error_page, wait_message
 from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa import password
@@ -176,7 +176,7 @@ def _not_enrollable(name: str):
 def _send_phone_code(sms, number: str, *, key: str, confirm_url: str):
     if refused := _not_enrollable("sms"):
         return refused
-    if not current_app.extensions["idp.limits"].ip_allows("code", request.remote_addr):
+    if not current_app.extensions["idp.limits"].may_send_code(request.remote_addr, now()):
         return error_page(
             _("Too many attempts"),
             _("There have been too many attempts from your network. Try again later."),
@@ -335,10 +335,20 @@ def change_password():
     hasher = current_app.extensions["idp.hasher"]
     if not form.validate_on_submit():
         return _page(password_form=form, error=_("Fill in all the password fields."), status=400)
+    attempt = accounts.begin_check(g.citizen.pid, event="profile.password", citizen=g.citizen)
+    db.session.commit()
+    if not attempt.allowed:
+        return _page(
+            password_form=form, error=wait_message(attempt.wait_seconds, network=attempt.scope == "network"), status=429
+        )
     if not password.verify_password(hasher, g.citizen.password_hash, form.current.data):
         audit.record("profile.password", outcome="failure", citizen=g.citizen)
+        failure = accounts.failed(attempt, citizen=g.citizen)
         db.session.commit()
+        if failure.wait_seconds:
+            return _page(password_form=form, error=_waited(failure), status=429)
         return _page(password_form=form, error=_("The current password is wrong."), status=400)
+    accounts.passed(attempt)
     if form.new.data != form.repeat.data:
         return _page(password_form=form, error=_("The new passwords are not the same."), status=400)
     if len(form.new.data) < config.passwords.min_length:
@@ -354,22 +364,15 @@ def change_password():
 
 
 # ---------------------------------------------------------------- activation letter
-def _citizen_by_password(raw_pid: str, given: str, event: str) -> Citizen | None:
-    """The citizen when the password is right and the account may try; failures count toward lockout."""
-    limits = current_app.extensions["idp.limits"]
-    pid, citizen = accounts.find_citizen(raw_pid)
-    if citizen is not None and (citizen.status != CitizenStatus.active or limits.wait_seconds(citizen.id, now())):
-        audit.record(event, outcome="refused", citizen=citizen)
-        return None
-    ok = password.verify_password(
-        current_app.extensions["idp.hasher"], citizen.password_hash if citizen else None, given
-    )
-    if citizen is None or not ok:
-        audit.record(event, outcome="failure", citizen=citizen, pid=pid)
-        if citizen is not None:
-            accounts.count_failure(citizen)
-        return None
-    return citizen
+def _waited(failure) -> str:
+    return wait_message(failure.wait_seconds, network=failure.scope == "network")
+
+
+def _password_right(citizen: Citizen | None, given: str) -> bool:
+    """Hashed whoever the number belongs to, so the timing does not tell which numbers have an account."""
+    hasher = current_app.extensions["idp.hasher"]
+    ok = password.verify_password(hasher, citizen.password_hash if citizen else None, given)
+    return ok and citizen is not None and citizen.status == CitizenStatus.active
 
 
 @bp.route("/activation", methods=["GET", "POST"])
@@ -377,14 +380,28 @@ def activation():
     """Order an activation letter: it goes by post to the registered address only."""
     form = ActivationOrderForm()
     error = message = None
+    status = 200
     if form.validate_on_submit():
-        citizen = _citizen_by_password(form.pid.data, form.password.data, "activation.order")
-        if citizen is None:
-            error = _("The national identity number or the password is wrong.")
-        else:
-            error, message = _order_letter(citizen)
+        pid, citizen = accounts.find_citizen(form.pid.data)
+        attempt = accounts.begin_check(pid, event="activation.order", citizen=citizen)
         db.session.commit()
-    return render_template("profile/activation.html", form=form, error=error, message=message), 400 if error else 200
+        if not attempt.allowed:
+            error, status = wait_message(attempt.wait_seconds, network=attempt.scope == "network"), 429
+        elif _password_right(citizen, form.password.data):
+            accounts.passed(attempt)
+            error, message = _order_letter(citizen)
+            status = 400 if error else 200
+        else:
+            audit.record("activation.order", outcome="failure", citizen=citizen, pid=pid)
+            failure = accounts.failed(attempt, citizen=citizen, pid=pid)
+            error = (
+                _waited(failure)
+                if failure.wait_seconds
+                else _("The national identity number or the password is wrong.")
+            )
+            status = 429 if failure.wait_seconds else 400
+        db.session.commit()
+    return render_template("profile/activation.html", form=form, error=error, message=message), status
 
 
 def _order_letter(citizen: Citizen) -> tuple[str | None, str | None]:
@@ -436,37 +453,50 @@ def activate():
     """Password plus the letter's code: then the citizen may set up a code by SMS."""
     form = ActivationForm()
     error = None
+    status = 200
     if form.validate_on_submit():
-        citizen = _citizen_by_password(form.pid.data, form.password.data, "activation.use")
-        letter = None
-        if citizen is not None:
-            letter = next(
-                (
-                    candidate
-                    for candidate in db.session.scalars(
-                        sa.select(ActivationLetter).where(
-                            ActivationLetter.citizen_id == citizen.id,
-                            ActivationLetter.expires_at > now(),
-                            ActivationLetter.used_at.is_(None),
-                        )
-                    )
-                    if code_matches(candidate.code_hash, form.code.data, purpose=PURPOSE)
-                ),
-                None,
-            )
-            if letter is None:
-                audit.record("activation.use", outcome="failure", citizen=citizen)
-                accounts.count_failure(citizen)
+        pid, citizen = accounts.find_citizen(form.pid.data)
+        attempt = accounts.begin_check(pid, event="activation.use", citizen=citizen)
+        db.session.commit()
+        if not attempt.allowed:
+            error = wait_message(attempt.wait_seconds, network=attempt.scope == "network")
+            return render_template("profile/activate.html", form=form, error=error), 429
+        letter = _live_letter(citizen, form.code.data) if _password_right(citizen, form.password.data) else None
         # Spend the code in one statement: of two requests racing with it, only one gets a grant.
         if letter is not None and _spend(letter):
+            accounts.passed(attempt)
             grant = secrets.token_urlsafe(24)
             _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
             audit.record("activation.use", outcome="success", citizen=citizen)
             db.session.commit()
             return render_template("profile/activate_phone.html", form=PhoneForm(), grant=grant)
+        audit.record("activation.use", outcome="failure", citizen=citizen, pid=pid)
+        failure = accounts.failed(attempt, citizen=citizen, pid=pid)
         db.session.commit()
-        error = _("The national identity number, the password or the activation code is wrong.")
-    return render_template("profile/activate.html", form=form, error=error), 400 if error else 200
+        error = (
+            _waited(failure)
+            if failure.wait_seconds
+            else _("The national identity number, the password or the activation code is wrong.")
+        )
+        status = 429 if failure.wait_seconds else 400
+    return render_template("profile/activate.html", form=form, error=error), status
+
+
+def _live_letter(citizen: Citizen, code: str) -> ActivationLetter | None:
+    return next(
+        (
+            candidate
+            for candidate in db.session.scalars(
+                sa.select(ActivationLetter).where(
+                    ActivationLetter.citizen_id == citizen.id,
+                    ActivationLetter.expires_at > now(),
+                    ActivationLetter.used_at.is_(None),
+                )
+            )
+            if code_matches(candidate.code_hash, code, purpose=PURPOSE)
+        ),
+        None,
+    )
 
 
 def _spend(letter: ActivationLetter) -> bool:

@@ -1,4 +1,4 @@
-"""`idp factors`, `idp pins issue` and `idp users unlock`, run as a user would."""
+"""`idp factors`, `idp pins issue` and `idp users lock` / `unlock`, run as a user would."""
 
 from __future__ import annotations
 
@@ -75,6 +75,11 @@ def test_pin_letters_stop_after_enrol_until(env, tmp_path):
     assert listed[0]["unused_pin_codes"] == 25
 
 
-def test_unlock(env):
+def test_lock_and_unlock(env):
     assert "was not locked" in idp(env, "users", "unlock", PID).stdout
+    assert idp(env, "users", "lock", PID).stdout.startswith("locked ")
+    assert "was already locked" in idp(env, "users", "lock", PID).stdout
+    assert json.loads(idp(env, "users", "show", PID, "--json").stdout)["status"] == "locked"
+    assert idp(env, "users", "unlock", PID).stdout.startswith("unlocked ")
+    assert "no citizen" in fails(env, "users", "lock", generate_pid(birth_date=date(1990, 1, 1), synthetic=True))
     assert "no citizen" in fails(env, "users", "unlock", generate_pid(birth_date=date(1990, 1, 1), synthetic=True))

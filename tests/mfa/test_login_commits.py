@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from idp.extensions import db
 from idp.models import AuditEvent, LoginSession
-from idp.policy.limits import FAILURES
+from idp.policy.limits import SCOPES
 from idp.transactions import NAMESPACE
 from tests.mfa.flows import finish, id_token_claims, password_step, submit_code, tx_of
 
@@ -43,14 +43,15 @@ def test_a_totp_login_with_mistakes_commits_every_step(app, citizen, rp, clock):
     client = app.test_client()
 
     assert password_step(client, citizen, password="wrong").status_code == 400
-    assert store.ttl(FAILURES, str(citizen.id)) is not None  # the failure counts
+    account = app.extensions["idp.limits"].account_key(citizen.pid)
+    assert store.get(SCOPES, account)["failures"] == 1  # the failure counts
     tx = tx_of(password_step(client, citizen).location)
     assert store.get(NAMESPACE, tx)["step"]["citizen_id"] == citizen.id
 
     assert submit_code(client, tx, pyotp.TOTP(SECRET).at(clock(), counter_offset=3)).status_code == 400
     code = finish(client, submit_code(client, tx, pyotp.TOTP(SECRET).at(clock())))["code"]
     assert store.get(NAMESPACE, tx) is None  # resumed once
-    assert store.ttl(FAILURES, str(citizen.id)) is None  # a success forgets the failures
+    assert store.get(SCOPES, account) is None  # a complete login forgets the failures
     assert id_token_claims(client, code)["amr"] == ["pwd", "otp", "mfa"]
     assert db.session.scalars(sa.select(LoginSession)).one().acr == "idporten-loa-substantial"
     assert _events(citizen) == [

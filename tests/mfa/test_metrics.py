@@ -1,4 +1,4 @@
-"""The audit-derived metrics of issue 5 (logins by factor, codes sent, lockouts), read from /metrics."""
+"""The audit-derived metrics (logins by factor, codes sent, throttles), read from /metrics, on each backend."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from idp.extensions import db
 from idp.mfa.enrolment import enrol
+from tests.conftest import make_config
 from tests.mfa.flows import finish, password_step, submit_code, tx_of
 
 
 @pytest.fixture
-def env(env):
-    return {**env, "IDP_LIMITS_LOCK_AFTER": "6", "IDP_LIMITS_IP_LOGINS": "50"}
+def config(tmp_path, env, backend):
+    return make_config(tmp_path, **env, **backend.env)
 
 
 def _scrape(client) -> dict[tuple[str, frozenset], float]:
@@ -46,17 +47,18 @@ def test_a_code_sent_counts_as_a_code_and_the_factor_that_used_it_as_a_login(app
     assert not any(labels & {("factor", "code_sent"), ("factor", "factor")} for _name, labels in after)
 
 
-def test_a_lockout_is_counted_once(app, citizen, rp, clock, outbox):
+def test_a_throttle_is_counted_once_when_it_begins(app, citizen, rp, clock, outbox):
     enrol(citizen, "sms", phone="+4791234567")
     db.session.commit()
     client = app.test_client()
     before = _scrape(client)
     statuses = []
-    for wait in (0, 0, 0, 0, 61, 121):  # free failures, then growing waits, then the lock
+    for wait in (0, 0, 0, 0, 61, 121):  # free failures, then growing waits
         clock.advance(seconds=wait)
         statuses.append(password_step(client, citizen, password="wrong-password").status_code)
-    assert statuses[-1] == 403
+    assert statuses == [400, 400, 400, 429, 429, 429]
     after = _scrape(client)
 
-    assert _delta(before, after, "idp_lockouts_total") == 1
+    assert _delta(before, after, "idp_lockouts_total", scope="account_network", stage="delayed") == 1
+    assert _delta(before, after, "idp_lockouts_total", scope="account", stage="delayed") == 0
     assert _delta(before, after, "idp_logins_total", factor="password", result="failure") == 6

@@ -28,7 +28,7 @@ def app(tmp_path):
             IDP_REDIS_URL=redis_url(),
             IDP_SMS_OUTBOX=str(tmp_path / "sms.jsonl"),
             # The Redis counters are shared with other runs: this test is not about per-IP limits.
-            IDP_LIMITS_IP_LOGINS="1000000",
+            IDP_LIMITS_IP_FAILURES="1000000",
             IDP_LIMITS_IP_CODES_SENT="1000000",
         )
         app = build_app(config)
