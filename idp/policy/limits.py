@@ -35,6 +35,7 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -49,7 +50,10 @@ CODES_SENT = "limit_codes_sent"  # one-time codes sent to a network's requests, 
 
 # Longer than any check of a secret takes (an Argon2 verification under load): a claim that
 # a failed request left behind frees its scope after this.
-CLAIM_SECONDS = 10
+CLAIM_SECONDS = 10  # a claim left by a request that died frees itself after this
+CLAIM_WAIT_SECONDS = 2.0  # how long a concurrent attempt on the same scope waits for its turn
+CLAIM_POLL_SECONDS = 0.025
+CONTENDED = "contended"  # Attempt.scope of one refused because another is being checked
 
 
 @dataclass(frozen=True)
@@ -141,9 +145,19 @@ class Limits:
         ``account`` is the national identity number typed (None when it is no valid number),
         ``network`` the client's address, ``device`` the nonce of a known-device cookie the
         caller found valid for this account. A refused attempt counts toward nothing. An
-        allowed one holds its scopes until :meth:`failed` or :meth:`passed`: concurrent
-        attempts on them are refused, so parallel guesses cannot slip past the waits.
+        allowed one holds its scopes until :meth:`failed` or :meth:`passed`: a concurrent
+        attempt on them waits up to ``CLAIM_WAIT_SECONDS`` for its turn (a password check takes
+        a fraction of that), then is refused, so parallel guesses cannot slip past the waits
+        and a citizen's double click is answered, not turned away.
         """
+        give_up = time.monotonic() + CLAIM_WAIT_SECONDS
+        while True:
+            attempt = self._begin(account=account, network=network, device=device, now=now)
+            if attempt.scope != CONTENDED or time.monotonic() >= give_up:
+                return attempt
+            time.sleep(CLAIM_POLL_SECONDS)
+
+    def _begin(self, *, account: str | None, network: str | None, device: str | None, now: datetime) -> Attempt:
         net = self._digest("network", network_of(network))
         scopes = self._scopes(account, net, device)
         if device is None and (wait := self._network_wait(net, now)):
@@ -156,7 +170,7 @@ class Limits:
         for scope, state in zip(scopes, states, strict=True):
             if not self.store.add(CLAIMS, scope.key, {}, ttl=CLAIM_SECONDS):
                 self.passed(attempt)
-                return Attempt(wait_seconds=self.store.ttl(CLAIMS, scope.key) or 1, scope=scope.kind)
+                return Attempt(wait_seconds=1, scope=CONTENDED)
             attempt.claimed.append((scope, state))
         return attempt
 

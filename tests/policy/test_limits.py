@@ -7,6 +7,8 @@ wall clock) gives the same answers as the database one.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from idp.config import LimitsConfig
 from idp.extensions import db
 from idp.models.state import ShortLivedState
+from idp.policy import limits as limits_module
 from idp.policy.limits import Limits, network_of
 from idp.store import RedisStore
 
@@ -142,15 +145,30 @@ def test_a_complete_login_forgets_the_account_here_but_not_the_strangers_network
     assert wait(limits, at=at, network=STRANGER)[1] == "account_network"
 
 
-def test_concurrent_attempts_on_one_scope_wait_for_the_first(limits):
+def test_concurrent_attempts_on_one_scope_wait_for_the_first(app, limits):
     first = limits.begin(account=PID, network=CITIZEN, device=None, now=T0)
     assert first.allowed
-    # Another network, same account: the account's scope is being checked right now.
+    # Another network, same account: the account's scope is being checked right now. The second
+    # attempt waits for the first to be recorded (a double click is answered), then is checked.
+
+    def record_first() -> None:
+        with app.app_context():
+            limits.failed(first, T0)
+
+    releasing = threading.Timer(0.2, record_first)
+    releasing.start()
+    started = time.monotonic()
     racing = limits.begin(account=PID, network=STRANGER, device=None, now=T0)
-    assert not racing.allowed and racing.scope == "account" and racing.wait_seconds > 0
+    releasing.join()
+    assert racing.allowed and time.monotonic() - started >= 0.15
     assert limits.begin(account=OTHER_PID, network=STRANGER, device=None, now=T0).allowed
-    limits.failed(first, T0)
-    assert limits.begin(account=PID, network=STRANGER, device=None, now=T0).allowed
+
+
+def test_an_attempt_that_never_gets_its_turn_is_refused(limits, monkeypatch):
+    monkeypatch.setattr(limits_module, "CLAIM_WAIT_SECONDS", 0.1)
+    assert limits.begin(account=PID, network=CITIZEN, device=None, now=T0).allowed
+    racing = limits.begin(account=PID, network=STRANGER, device=None, now=T0)
+    assert not racing.allowed and racing.scope == limits_module.CONTENDED and racing.wait_seconds > 0
 
 
 def test_a_network_is_held_after_its_failures_on_all_accounts(limits):
