@@ -2,7 +2,7 @@
 
 requests (with its cookie jar and adapters) cost the clients about 20 ms of CPU per
 login, on the same two cores the server needs. This agent does what the login flow
-needs and no more: one connection per request (gunicorn's sync workers close them),
+needs and no more: one connection per request (as a browser arriving for the first time),
 no redirects followed, and cookies kept by name for the one host the benchmark uses.
 """
 

@@ -1,4 +1,4 @@
-"""Load generator: drives a live gunicorn ``idp serve`` over HTTP and compares it with the machine's limits.
+"""Load generator: drives a live ``idp serve`` (granian) over HTTP and compares it with the machine's limits.
 
 Usage (from the repository root, with the venv active):
 
@@ -7,16 +7,16 @@ Usage (from the repository root, with the venv active):
 
 For each backend it sets up a fresh deployment with the ``idp`` command
 (production Argon2id parameters from config.toml's defaults, RS256 and ES256
-relying parties), starts gunicorn with ``--workers`` (default 2 x cores), and
+relying parties), starts ``idp serve`` with ``--workers`` (default 2 x cores), and
 runs every scenario for ``--duration`` seconds with ``--clients`` client
 processes. In the same run it measures, in this process, the raw RS256 and
 ES256 signing rates and the Argon2id rate on one core; the "limit" of a
 scenario is that rate x cores, and the "of limit" column is throughput / limit.
 Health, discovery, JWKS, userinfo and introspection involve no signature or hash; their limit
-is the HTTP ceiling: gunicorn serving bench/null_app.py to the same clients.
+is the HTTP ceiling: granian serving bench/null_app.py to the same clients.
 /healthz shows what Flask and the per-request hooks cost with an empty view.
 
-Each request uses a new connection, as gunicorn's sync workers close them.
+Each request of the Python clients uses a new connection, as a browser arriving for the first time does.
 The clients share the machine with the server: on a small machine the
 figures are a lower bound for the server alone.
 """
@@ -447,7 +447,7 @@ def bench_backend(name: str, args: argparse.Namespace, limits: dict[str, float],
                 check=True,
             ).stdout
         )
-        server = start_gunicorn(env, port, args.workers or 2 * cores)
+        server = start_server(env, port, args.workers or 2 * cores)
         stack.callback(server.close)
 
         rows = []
@@ -510,8 +510,8 @@ def _wrk_rows(name: str, server, rp: RelyingParty, cookie: str, args: argparse.N
     return rows
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int):
-    """``idp serve`` (gunicorn) with the requested number of workers."""
+def start_server(env: dict[str, str], port: int, workers: int):
+    """``idp serve`` with the requested number of workers."""
 
     class Server(LiveServer):
         def __init__(self) -> None:
@@ -534,7 +534,7 @@ def _limit(scenario: str, limits: dict[str, float], cores: int) -> tuple[float, 
 
 
 def http_ceiling(args: argparse.Namespace, cores: int, client: str = "python") -> tuple[float, float]:
-    """Requests/s of gunicorn serving bench/null_app.py to the same clients (no app can be faster
+    """Requests/s of granian serving bench/null_app.py to the same clients (no app can be faster
     here), and the server CPU ms that each of those requests cost."""
     port = free_port()
     log = open(os.devnull, "w")  # noqa: SIM115 - closed below
@@ -542,12 +542,16 @@ def http_ceiling(args: argparse.Namespace, cores: int, client: str = "python") -
         [
             sys.executable,
             "-m",
-            "gunicorn",
+            "granian",
+            "--interface",
+            "wsgi",
             "--workers",
             str(args.workers or 2 * cores),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--no-control-socket",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ws",
             "bench.null_app:app",
         ],
         cwd=ROOT,
@@ -609,15 +613,15 @@ SCENARIOS = (
 def markdown(rows: list[dict], limits: dict[str, float], cores: int, args: argparse.Namespace) -> str:
     lines = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: {cores} cores "
-        f"({cpu_model()}), Python {platform.python_version()}, {args.workers or 2 * cores} gunicorn workers, "
+        f"({cpu_model()}), Python {platform.python_version()}, {args.workers or 2 * cores} idp serve workers, "
         f"{args.clients} client processes on the same machine, {args.duration:g} s per scenario.",
         "",
         "Limits measured in the same run, on one core: "
         + ", ".join(f"{k} {limits[k]:,.0f}/s" for k in ("RS256", "ES256", "Argon2id"))
         + f" (the limit of token, refresh and login rows is that rate x {cores} cores); "
-        f"HTTP ceiling (gunicorn serving a null WSGI app to the same clients) {limits['http']:,.0f}/s "
+        f"HTTP ceiling (granian serving a null WSGI app to the same clients) {limits['http']:,.0f}/s "
         f"at {limits['http_cpu_ms']:.2f} ms of server CPU per request, the limit of the rows without a "
-        "signature or hash. *Server CPU ms* is the CPU time gunicorn's processes used per request "
+        "signature or hash. *Server CPU ms* is the CPU time the server's processes used per request "
         "(per login for full_login), whatever the clients cost; *client CPU ms* is what the load "
         "generator's processes used per request on the same cores."
         + (
@@ -658,7 +662,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("all", *NAMES), default="all")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client processes")
-    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default 2 x cores)")
+    parser.add_argument("--workers", type=int, default=0, help="idp serve workers (default 2 x cores)")
     parser.add_argument("--codes", type=int, default=400, help="codes prepared per client for token scenarios")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--markdown", action="store_true", help="also print a table for docs/benchmarks.md")
@@ -679,7 +683,7 @@ def main() -> None:
         limits["http_wrk"], limits["http_wrk_cpu_ms"] = http_ceiling(args, cores, client="wrk")
         print(f"HTTP ceiling with wrk: {limits['http_wrk']:,.0f}/s", flush=True)
     print(
-        f"HTTP ceiling (gunicorn + null WSGI app, same clients): {limits['http']:,.0f}/s, "
+        f"HTTP ceiling (granian + null WSGI app, same clients): {limits['http']:,.0f}/s, "
         f"server CPU {limits['http_cpu_ms']:.2f} ms per request",
         flush=True,
     )

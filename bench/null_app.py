@@ -1,4 +1,4 @@
-"""The lightest WSGI app: served by gunicorn like idp, it gives the HTTP ceiling of this machine and client."""
+"""The lightest WSGI app: served by granian like idp, it gives the HTTP ceiling of this machine and client."""
 
 _BODY = b'{"status":"alive"}'
 

@@ -6,7 +6,7 @@ Usage (from the repository root; once: ``npm ci --prefix bench/peer``, and Debia
     python -m bench.sidebyside --backend sqlite --duration 5 --json /tmp/side.json
 
 It starts oidc-provider 9 (bench/peer/server.mjs: one Node process, the library's in-memory
-adapter) and ``idp serve`` on each backend asked for (gunicorn, the configured defaults), all
+adapter) and ``idp serve`` on each backend asked for (granian, the configured defaults), all
 on loopback and all running at once. Each scenario then runs on every server in turn, so
 the machine's other load hits them alike; with ``--rounds`` the order rotates each round.
 
@@ -20,7 +20,7 @@ codes and refresh tokens it also sizes the measured run (its rate x duration x 2
 
 In the same run: RS256 signatures/s and Argon2id verifications/s on one core, the load average
 before and after each run, p50/p99 from wrk's latency distribution, the servers' CPU time per
-request from /proc (gunicorn's master and workers; the Node process; for PostgreSQL also the
+request from /proc (idp serve's main process and workers; the Node process; for PostgreSQL also the
 database backends serving idp) and their resident memory after the run.
 """
 
@@ -61,7 +61,7 @@ from bench.loadgen import (  # noqa: E402
     run_wrk,
     server_cpu_seconds,
     sso_cookie,
-    start_gunicorn,
+    start_server,
     worker_rss_mib,
 )
 from tests.live import free_port  # noqa: E402
@@ -159,14 +159,14 @@ def _cpu_by_process(pids: list[int]) -> dict[int, float]:
 
 
 class IdpServer:
-    """``idp serve`` (gunicorn, the configured defaults unless ``workers``) on a fresh deployment."""
+    """``idp serve`` (the configured defaults unless ``workers``) on a fresh deployment."""
 
     def __init__(self, stack: contextlib.ExitStack, backend: str, workers: int, folder: Path) -> None:
         port = free_port()
         deployment = deploy(stack, backend, port)
         self.label = f"idp {backend}"
         self.folder = folder
-        self.server = start_gunicorn(deployment.env, port, workers)
+        self.server = start_server(deployment.env, port, workers)
         stack.callback(self.server.close)
         self.rp = deployment.rp
         self.cookie = sso_cookie(self.server.url, deployment, self.rp)
@@ -464,7 +464,7 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         "*ratio* is idp ÷ oidc-provider. *Server CPU ms* is the CPU time the server's processes used per "
-        "request, read from /proc (gunicorn's master and workers; the Node process; +db: the PostgreSQL "
+        "request, read from /proc (idp serve's main process and workers; the Node process; +db: the PostgreSQL "
         "backends serving idp; Redis is shared with other work and not counted). *load 1 min* is the "
         "lowest load average before and the highest after the scenario's runs. Errors are non-2xx "
         "answers, answers without what the scenario expects, and socket errors: a run with errors is not valid.",
@@ -504,7 +504,7 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=int, default=10, help="seconds before wrk counts an answer as a timeout error (wrk: 2)"
     )
-    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: idp serve's, 2 x cores)")
+    parser.add_argument("--workers", type=int, default=0, help="idp serve workers (default: idp serve's, 2 x cores)")
     parser.add_argument("--rounds", type=int, default=1, help="measured runs per scenario and server (medians shown)")
     parser.add_argument("--json", dest="json_out", type=Path, help="write every figure to this file")
     args = parser.parse_args()

@@ -681,8 +681,12 @@ def sessions_end_expired() -> None:
 
 
 # ---------------------------------------------------------------- serving
+GRACEFUL_SECONDS = 30  # a request in flight at SIGTERM gets this long to finish
+HEADER_READ_MILLISECONDS = 10_000  # a client slower than this to send its headers is cut off
+
+
 @main.command("serve")
-@click.option("--dev", is_flag=True, help="Flask's development server (reloader off) instead of gunicorn.")
+@click.option("--dev", is_flag=True, help="Flask's development server (reloader off) instead of granian.")
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
 @click.option("--workers", type=int, default=None)
@@ -704,29 +708,37 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
         run_simple(host, port, create_app(config), threaded=True)
         return
     workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
-    # Set before gunicorn imports prometheus-client, so every worker writes its metrics to files /metrics sums.
+    # Set before the workers import prometheus-client, so each writes its metrics to files /metrics sums.
     os.environ[ops.MULTIPROC_ENV] = ops.prepare_multiprocess_dir(config.data_dir)
-    # No gunicorn access log: it prints query strings (login hints, transaction ids); idp.access
-    # lines replace it. On SIGTERM, requests in flight get --graceful-timeout seconds to finish.
-    # gthread, not sync: a sync worker reading a slow or idle connection serves nobody else.
-    os.execvp(  # noqa: S606 - replaces this process with gunicorn, arguments are ours
+    # granian: HTTP is parsed and connections are held in Rust, so slow or idle clients cost no
+    # Python thread, and a request costs a third of what gunicorn's Python HTTP layer did
+    # (docs/benchmarks.md). No access log of its own: it would print query strings (login hints,
+    # transaction ids); idp.access lines replace it. On SIGTERM, requests in flight finish.
+    os.execvp(  # noqa: S606 - replaces this process with granian, arguments are ours
         sys.executable,
         [
             sys.executable,
             "-m",
-            "gunicorn",
-            "--bind",
-            f"{host}:{port}",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--host",
+            host,
+            "--port",
+            str(port),
             "--workers",
             str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
+            "--blocking-threads",
             str(config.server.threads),
-            "--graceful-timeout",
-            "30",
-            "--config",
-            "python:idp.gunicorn_conf",
+            "--no-ws",
+            "--no-access-log",
+            "--respawn-failed-workers",
+            "--workers-kill-timeout",
+            str(GRACEFUL_SECONDS),
+            "--http1-header-read-timeout",
+            str(HEADER_READ_MILLISECONDS),
+            "--log-config",
+            str(ops.write_server_log_config(config.data_dir)),
             "idp.wsgi:app",
         ],
     )

@@ -31,7 +31,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 0  # 0: 2 × cores
-    threads: int = 8  # per worker: slow and idle connections wait without holding the worker
+    threads: int = 8  # per worker, running the app; connections are held by granian in Rust
     data_dir: str = "var"
     secret_key: str = ""  # empty: generated once into <data_dir>/secrets.json
     secure_cookies: bool = True

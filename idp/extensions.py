@@ -19,7 +19,7 @@ csrf = CSRFProtect()
 
 @event.listens_for(Engine, "connect")
 def _sqlite_wal(dbapi_connection: object, connection_record: object) -> None:
-    """Write-ahead logging on SQLite files: gunicorn's workers read while another writes.
+    """Write-ahead logging on SQLite files: the server's workers read while another writes.
 
     In the default rollback journal every write locks readers out and costs two
     fsyncs; with WAL a commit appends to the log (one fsync) and readers go on.

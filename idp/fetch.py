@@ -7,7 +7,7 @@ forgery). The fetcher bounds what such a request can do:
 
 * one total deadline for name lookup, connect, TLS, headers and body: a host
   that answers one byte a second is cut off at the deadline, not kept until
-  gunicorn kills the worker;
+  the worker is killed;
 * a cap on the body; no compression is asked for, so the cap is on what we parse;
 * redirects are never followed (the caller sees the 3xx status);
 * only http and https, and only https when our own issuer is https;

@@ -3,7 +3,7 @@
 * ``/healthz`` answers while the process serves requests; ``/readyz`` only when the
   database, Redis (when configured) and the signing keys are usable, so a load
   balancer sends no citizen to a node that would fail them.
-* ``/metrics`` in Prometheus text format. Under gunicorn every worker is its own
+* ``/metrics`` in Prometheus text format. Under granian every worker is its own
   process, so ``idp serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` and the page sums
   the workers' files (prometheus-client's multiprocess mode).
 * Every request gets an id (a sane ``X-Request-ID`` from the load balancer is
@@ -366,6 +366,28 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _JSON.encode(entry)
+
+
+def server_log_config() -> dict:
+    """The HTTP server's own messages (start, workers, errors) as JSON lines like the app's."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "idp.ops.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            name: {"handlers": ["stderr"], "level": "INFO", "propagate": False} for name in ("granian", "_granian")
+        },
+    }
+
+
+def write_server_log_config(data_dir: Path) -> Path:
+    """granian reads its logging configuration from a file: write it into the data folder."""
+    path = data_dir / "server-logging.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(server_log_config()), encoding="utf-8")
+    return path
 
 
 def configure_logging(level: int = logging.INFO) -> None:

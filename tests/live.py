@@ -57,7 +57,7 @@ def idp(env: dict[str, str], *args: str, input: str | None = None) -> subprocess
 
 
 class LiveServer:
-    def __init__(self, env: dict[str, str], *, port: int | None = None, gunicorn: bool = False):
+    def __init__(self, env: dict[str, str], *, port: int | None = None, production: bool = False):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -65,7 +65,7 @@ class LiveServer:
             "IDP_SERVER_ISSUER": env.get("IDP_SERVER_ISSUER", self.url),
             "IDP_SERVER_PORT": str(self.port),
         }
-        args = ["serve", "--workers", "2"] if gunicorn else ["serve", "--dev"]
+        args = ["serve", "--workers", "2"] if production else ["serve", "--dev"]
         self.log = open(Path(env["IDP_SERVER_DATA_DIR"]).parent / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "idp.cli", *args], env=self.env, stdout=self.log, stderr=subprocess.STDOUT

@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, redirect, request
 
-# gunicorn's default limit for the request line is 4094 bytes; longer requests are served as POSTed.
+# Proxies and servers commonly cap the request line near 4 KB (gunicorn at 4094 bytes): longer
+# requests are served as POSTed.
 MAX_URL_BYTES = 4000
 
 

@@ -27,8 +27,8 @@ class Deployment:
     pid: str
     rp: RelyingParty
 
-    def start_node(self, port: int, *, gunicorn: bool = True) -> LiveServer:
-        return LiveServer(self.env, port=port, gunicorn=gunicorn)
+    def start_node(self, port: int, *, production: bool = True) -> LiveServer:
+        return LiveServer(self.env, port=port, production=production)
 
 
 def prepare(data: Path, *, issuer: str, **settings: str) -> Deployment:

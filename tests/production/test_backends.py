@@ -80,7 +80,7 @@ def test_a_resumed_login_cannot_be_resumed_twice(app, citizen):
 
 
 def test_sqlite_files_use_write_ahead_logging(tmp_path):
-    # Several gunicorn workers share the file: with the rollback journal a writer
+    # Several workers share the file: with the rollback journal a writer
     # locks every reader out (see docs/benchmarks.md for the measured effect).
     app = build_app(make_config(tmp_path))
     with app.app_context():

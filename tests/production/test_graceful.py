@@ -1,4 +1,4 @@
-"""``idp serve``: gunicorn finishes the requests in flight when told to stop; ``--dev`` serves."""
+"""``idp serve`` (granian) finishes the requests in flight when told to stop; ``--dev`` serves."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_sigterm_lets_a_password_check_in_flight_finish(tmp_path):
     # request in flight long enough to send SIGTERM while the worker handles it.
     slow = {"IDP_PASSWORDS_TIME_COST": "24", "IDP_PASSWORDS_MEMORY_COST_KIB": "65536"}
     deployment = prepare(tmp_path, issuer=f"http://127.0.0.1:{port}", **slow)
-    server = LiveServer(deployment.env, port=port, gunicorn=True)
+    server = LiveServer(deployment.env, port=port, production=True)
     try:
         agent = HttpAgent(timeout=60)
         login = Login(deployment.rp)

@@ -7,7 +7,6 @@ import json
 import logging
 
 import pytest
-import sqlalchemy as sa
 from flask import Response
 from prometheus_client import REGISTRY
 
@@ -116,19 +115,3 @@ def test_documents_are_timed_counted_and_logged_with_the_request_id(app):
         ("trace-3", "pages.index", 200),
     ]
     assert all(r["logger"] == "idp.access" and r["duration_ms"] >= 0 for r in records)
-
-
-def test_a_forked_worker_shares_no_database_connection_with_the_master(app):
-    from types import SimpleNamespace
-
-    from idp import gunicorn_conf
-    from idp.extensions import db
-
-    with app.app_context():
-        db.session.execute(sa.text("SELECT 1"))
-        db.session.remove()  # back into the pool, open: what a fork would copy
-        pool = db.engine.pool
-        assert pool.checkedin() == 1
-        gunicorn_conf.post_fork(SimpleNamespace(app=SimpleNamespace(wsgi=lambda: app)), worker=None)
-        assert db.engine.pool is not pool
-        assert db.engine.pool.checkedin() == 0

@@ -116,7 +116,7 @@ def test_a_key_rotated_on_one_node_is_served_and_used_by_both(deployment, nodes)
     assert all(new_kid in kids and before <= kids for kids in seen.values()), seen
 
     # Both nodes now sign with the new key (delay 0 makes it active at once); both
-    # gunicorn workers of each node must have reloaded, so log in several times.
+    # the workers of each node must have reloaded, so log in several times.
     for i in range(4):
         login = full_login(HttpAgent(), nodes[i % 2 :] + nodes[: i % 2], deployment.rp, deployment.pid, PASSWORD)
         assert jws.extract_compact(login.tokens["id_token"].encode()).protected["kid"] == new_kid

@@ -1,4 +1,4 @@
-"""Probes, metrics, request ids and logs, in process on each backend and on a live gunicorn node."""
+"""Probes, metrics, request ids and logs, in process on each backend and on a live node (idp serve)."""
 
 from __future__ import annotations
 
@@ -93,18 +93,18 @@ def test_request_id_is_kept_or_made(app):
 
 @pytest.fixture(scope="module")
 def live_node(tmp_path_factory):
-    """One gunicorn node (two workers) on SQLite, for what only a real server process shows."""
+    """One node, idp serve with two workers, on SQLite, for what only a real server process shows."""
     port = free_port()
     data = tmp_path_factory.mktemp("node")
     deployment = prepare(data, issuer=f"http://127.0.0.1:{port}")
-    server = LiveServer(deployment.env, port=port, gunicorn=True)
+    server = LiveServer(deployment.env, port=port, production=True)
     try:
         yield deployment, server, Path(server.log.name)
     finally:
         server.close()
 
 
-def test_metrics_are_summed_over_gunicorn_workers(live_node):
+def test_metrics_are_summed_over_the_workers(live_node):
     deployment, server, _log = live_node
 
     def successes() -> float:
