@@ -23,6 +23,7 @@ from idp.mfa.password import make_hasher
 from idp.oidc.client_cache import ClientCache, forget_on_commit
 from idp.oidc.discovery import JwksDocument, discovery_document, provider_metadata
 from idp.oidc.keys import KeyRing
+from idp.oidc.lean.routes import lean_routes
 from idp.oidc.server import make_server
 from idp.policy.assurance import AssurancePolicy
 from idp.policy.levels import Levels
@@ -130,7 +131,7 @@ def _wrap(app: Flask, config: Config) -> None:
     }
     if "idp.jwks_document" in app.extensions:  # not in CLI commands that run before keys exist
         documents["/jwks"] = app.extensions["idp.jwks_document"]
-    app.wsgi_app = TrustedHosts(DocumentRoutes(app.wsgi_app, documents), config.server.hosts)
+    app.wsgi_app = TrustedHosts(DocumentRoutes(lean_routes(app), documents), config.server.hosts)
     ops.wrap(app, config, headers=security_headers(config))
     if config.server.trust_proxy_headers:
         from werkzeug.middleware.proxy_fix import ProxyFix

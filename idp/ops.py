@@ -251,9 +251,13 @@ def _after_request(response: Response) -> Response:
     endpoint = request.url_rule.endpoint if request.url_rule is not None else "unmatched"
     request.environ[ENDPOINT_KEY] = endpoint
     if endpoint == "oidc.token" and response.status_code == 200:
-        grant_type = request.form.get("grant_type", "")
-        TOKENS.labels(grant_type if grant_type in _GRANT_TYPES else "other").inc()
+        count_token(request.form.get("grant_type", ""))
     return response
+
+
+def count_token(grant_type: str) -> None:
+    """One successful token response, whichever path answered it."""
+    TOKENS.labels(grant_type if grant_type in _GRANT_TYPES else "other").inc()
 
 
 def _backend_down(exc: Exception):

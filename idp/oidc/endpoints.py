@@ -24,7 +24,7 @@ from idp.errors import error_page, login_expired_page
 from idp.extensions import csrf, db
 from idp.models import Client
 from idp.oidc import par
-from idp.oidc.claims import granted, released_claims, subject_for
+from idp.oidc.claims import subject_for
 from idp.oidc.claims_request import parse_claims
 from idp.oidc.id_token import verify_own_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
@@ -34,8 +34,7 @@ from idp.oidc.response_mode import deliver
 from idp.oidc.revocation import RevocationEndpoint
 from idp.oidc.same_site import resend_as_get
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS, Authentication
-from idp.oidc.token_lookup import find_issued
-from idp.policy import release
+from idp.oidc.userinfo import answer as userinfo_answer
 from idp.policy.requirement import SessionFacts, requirement_for, session_meets
 from idp.sessions import current_session, remember_client
 
@@ -300,37 +299,13 @@ def _bearer_token() -> str | None:
     return None
 
 
-def _invalid_token(description: str) -> Response:
-    response = jsonify(error="invalid_token", error_description=description)
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{description}"'
-    return response
-
-
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo():
-    value = _bearer_token()
-    if value is None:
-        response = jsonify(error="invalid_request", error_description="An access token is required.")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
-        return response
-    issued = find_issued(value, access_only=True)
-    if issued is None or issued.token.is_revoked() or issued.token.access_expires_at <= now():
-        return _invalid_token("The access token is unknown, expired or revoked.")
-    token, citizen, client = issued
-    scopes = set(token.scope.split())
-    if "openid" not in scopes:
-        # RFC 6750 §3.1: a valid token without the needed scope is insufficient_scope.
-        response = jsonify(error="insufficient_scope", error_description="The access token lacks the openid scope.")
-        response.status_code = 403
-        response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
-        return response
-    names = release.userinfo_claims(scopes=granted(token.scope, client))
-    claims = {"sub": subject_for(citizen, client), **released_claims(citizen, names)}
-    response = jsonify(claims)
-    response.headers["Cache-Control"] = "no-store"
+    status, body, headers = userinfo_answer(_bearer_token())
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.extend(headers)
     return response
 
 

@@ -27,10 +27,11 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         issued = find_issued(presented, access_only=False)
         if issued is None or issued.client.client_id != client.client_id:
             return 200, {"active": False}, default_json_headers
-        return 200, _describe(issued, presented), default_json_headers
+        return 200, describe(issued, presented), default_json_headers
 
 
-def _describe(issued: Issued, presented: str) -> dict:
+def describe(issued: Issued, presented: str) -> dict:
+    """The RFC 7662 §2.2 answer for a token found for its own client."""
     token = issued.token
     if token.is_revoked():
         return {"active": False}

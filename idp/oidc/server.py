@@ -87,26 +87,29 @@ class Server(AuthorizationServer):
         return current_app.extensions["idp.clients"].get(client_id)
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
-        tokens = current_app.config["IDP"].tokens
-        auth: Authentication = request.user
-        refresh = "refresh_token" in token
-        token_store.insert_token(
-            grant_id=auth.grant_id,
-            client_id=request.client.client_id,
-            citizen_id=auth.citizen.id,
-            access_token_hash=digest(token["access_token"]),
-            refresh_token_hash=digest(token["refresh_token"]) if refresh else None,
-            scope=token.get("scope", ""),
-            issued_at=now(),
-            expires_in=token["expires_in"],
-            refresh_lifetime=timedelta(seconds=tokens.refresh_token_seconds) if refresh else None,
-            auth_time=auth.auth_time,
-            acr=auth.acr,
-            amr=auth.amr,
-            sid=auth.sid,
-            claims=auth.claims,
-        )
+        store_token(token, client=request.client, auth=request.user)
         db.session.commit()
+
+
+def store_token(token: dict, *, client: Client, auth: Authentication) -> None:
+    """Write a token Authlib generated, in the caller's transaction."""
+    refresh = "refresh_token" in token
+    token_store.insert_token(
+        grant_id=auth.grant_id,
+        client_id=client.client_id,
+        citizen_id=auth.citizen.id,
+        access_token_hash=digest(token["access_token"]),
+        refresh_token_hash=digest(token["refresh_token"]) if refresh else None,
+        scope=token.get("scope", ""),
+        issued_at=now(),
+        expires_in=token["expires_in"],
+        refresh_lifetime=timedelta(seconds=current_app.config["IDP"].tokens.refresh_token_seconds) if refresh else None,
+        auth_time=auth.auth_time,
+        acr=auth.acr,
+        amr=auth.amr,
+        sid=auth.sid,
+        claims=auth.claims,
+    )
 
 
 def revoke_grant(grant_id: str) -> None:

@@ -11,25 +11,29 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from idp.oidc import server
+from idp.oidc import token_store
 from tests.conftest import PASSWORD
 from tests.flows import REDIRECT_URI, basic, login_for_code, pkce_pair
 
 HELD_SECONDS = 0.5  # how long the winner holds its claim; long enough for the loser's request to arrive
 
 
-def hold_first_claim(monkeypatch, grant: type) -> threading.Event:
-    """Make the first request through ``grant`` pause after its claim; the event says it got there."""
-    claimed = threading.Event()
-    original = grant.authenticate_user
+def hold_first_claim(monkeypatch, claim_name: str) -> threading.Event:
+    """Make the first claim through ``token_store.<claim_name>`` pause after claiming; the event says it got there.
 
-    def authenticate_user(self, credential):
+    Both the lean path and Authlib's grants claim through token_store, so the race is the same for either.
+    """
+    claimed = threading.Event()
+    original = getattr(token_store, claim_name)
+
+    def claim(*args, **kwargs):
+        result = original(*args, **kwargs)
         if not claimed.is_set():
             claimed.set()
             threading.Event().wait(HELD_SECONDS)
-        return original(self, credential)
+        return result
 
-    monkeypatch.setattr(grant, "authenticate_user", authenticate_user)
+    monkeypatch.setattr(token_store, claim_name, claim)
     return claimed
 
 
@@ -54,7 +58,7 @@ def userinfo_status(app, access_token: str) -> int:
 
 def test_concurrent_exchanges_of_one_code_give_one_token_and_revoke_it(app, citizen, rp, monkeypatch):
     back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD)
-    claimed = hold_first_claim(monkeypatch, server.AuthorizationCodeGrant)
+    claimed = hold_first_claim(monkeypatch, "claim_code")
     form = {"grant_type": "authorization_code", "code": back["code"], "redirect_uri": REDIRECT_URI}
     winner, loser = race(app, form, claimed)
     assert winner.status_code == 200, winner.get_json()
@@ -65,7 +69,7 @@ def test_concurrent_exchanges_of_one_code_give_one_token_and_revoke_it(app, citi
 def test_concurrent_refreshes_with_one_token_give_one_token_and_revoke_the_family(app, citizen, rp, monkeypatch):
     back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD, scope="openid offline_access")
     first = exchange(app, back["code"]).get_json()
-    claimed = hold_first_claim(monkeypatch, server.RefreshTokenGrant)
+    claimed = hold_first_claim(monkeypatch, "claim_refresh")
     winner, loser = race(app, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, claimed)
     assert winner.status_code == 200, winner.get_json()
     assert loser.status_code == 400 and loser.get_json()["error"] == "invalid_grant"
