@@ -130,15 +130,16 @@ _CITIZEN_BY_ID = sa.select(_CITIZEN).where(_CITIZEN.c.id == sa.bindparam("id"))
 
 def _claim(claim: sa.Update, joined: sa.Select, params: dict) -> tuple[sa.RowMapping, Citizen] | None:
     """Run a claim; the claimed row and its citizen (a transient object, never added to the session)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        row = db.session.execute(joined, params).mappings().first()
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        row = connection.execute(joined, params).mappings().first()
         if row is None:
             return None
         return row, Citizen(**{name: row[f"citizen__{name}"] for name in _CITIZEN_COLUMNS})
-    row = db.session.execute(claim, params).mappings().first()
+    row = connection.execute(claim, params).mappings().first()
     if row is None:
         return None
-    citizen = db.session.execute(_CITIZEN_BY_ID, {"id": row["citizen_id"]}).mappings().one()
+    citizen = connection.execute(_CITIZEN_BY_ID, {"id": row["citizen_id"]}).mappings().one()
     return row, Citizen(**citizen)
 
 
@@ -209,7 +210,7 @@ def insert_token(
     claims: dict | None,
 ) -> None:
     """Write a new token in the caller's transaction (committed with the claim it came from)."""
-    db.session.execute(
+    db.session.connection().execute(
         _INSERT_TOKEN,
         {
             "grant_id": grant_id,
