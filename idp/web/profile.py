@@ -20,6 +20,7 @@ from functools import wraps
 import segno
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import session as browser_session
 from flask_babel import gettext as _
 
 from idp import accounts, audit, transactions
@@ -467,9 +468,11 @@ def activate():
             accounts.passed(attempt)
             grant = secrets.token_urlsafe(24)
             _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
+            # In the signed, HttpOnly session cookie, never in a URL: it lets its holder set up a factor.
+            browser_session[GRANTS] = grant
             audit.record("activation.use", outcome="success", citizen=citizen)
             db.session.commit()
-            return render_template("profile/activate_phone.html", form=PhoneForm(), grant=grant)
+            return render_template("profile/activate_phone.html", form=PhoneForm())
         audit.record("activation.use", outcome="failure", citizen=citizen, pid=pid)
         failure = accounts.failed(attempt, citizen=citizen, pid=pid)
         db.session.commit()
@@ -510,10 +513,15 @@ def _spend(letter: ActivationLetter) -> bool:
 
 
 def _granted() -> tuple[Citizen | None, str]:
-    grant = request.args.get("grant", "")
+    grant = browser_session.get(GRANTS, "")
     entry = _store().get(GRANTS, grant) if grant else None
     citizen = db.session.get(Citizen, entry["citizen_id"]) if entry else None
     return citizen, grant
+
+
+def _forget_grant(grant: str) -> None:
+    _store().delete(GRANTS, grant)
+    browser_session.pop(GRANTS, None)
 
 
 @bp.route("/activate/phone", methods=["POST"])
@@ -529,14 +537,9 @@ def activate_phone():
         number = ""
     if not number:
         return render_template(
-            "profile/activate_phone.html",
-            form=form,
-            grant=grant,
-            error=_("That is not a mobile number we can send to."),
+            "profile/activate_phone.html", form=form, error=_("That is not a mobile number we can send to.")
         ), 400
-    return _send_phone_code(
-        sms, number, key=f"grant:{grant}", confirm_url=url_for("profile.activate_confirm", grant=grant)
-    )
+    return _send_phone_code(sms, number, key=f"grant:{grant}", confirm_url=url_for("profile.activate_confirm"))
 
 
 @bp.route("/activate/confirm", methods=["POST"])
@@ -547,8 +550,8 @@ def activate_confirm():
     done, error = _confirm_phone(citizen, f"grant:{grant}")
     if not done:
         # The letter's code is spent, but the grant lives on for a while: the citizen tries the number again.
-        return render_template("profile/activate_phone.html", form=PhoneForm(), grant=grant, error=error), 400
-    _store().delete(GRANTS, grant)
+        return render_template("profile/activate_phone.html", form=PhoneForm(), error=error), 400
+    _forget_grant(grant)
     db.session.commit()
     return render_template("profile/activated.html", title=_("Codes by SMS are turned on"))
 
@@ -559,11 +562,9 @@ def activate_totp():
     citizen, grant = _granted()
     if citizen is None:
         return error_page(_("This activation has expired"), _("Use the activation code again."))
-    done, page = _totp_enrolment(
-        citizen, f"totp:grant:{grant}", url_for("profile.activate_totp", grant=grant), back=False
-    )
+    done, page = _totp_enrolment(citizen, f"totp:grant:{grant}", url_for("profile.activate_totp"), back=False)
     if not done:
         return page
-    _store().delete(GRANTS, grant)
+    _forget_grant(grant)
     db.session.commit()
     return render_template("profile/activated.html", title=_("Your authenticator app is set up."))

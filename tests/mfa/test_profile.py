@@ -165,6 +165,12 @@ def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outb
         "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
     )
     html = good.get_data(as_text=True)
+    assert "grant" not in html  # the activation grant rides in the HttpOnly session cookie, never a URL
+    # Another browser, without that cookie, gets nothing from the setup pages.
+    stranger = app.test_client()
+    own_token = hidden(stranger.get("/profile/activate").get_data(as_text=True), "csrf_token")
+    refused = stranger.post("/profile/activate/phone", data={"csrf_token": own_token, "phone": "+4791112222"})
+    assert "expired" in refused.get_data(as_text=True)
     action = re.search(r'action="([^"]*activate/phone[^"]*)"', html).group(1).replace("&amp;", "&")
     confirm = client.post(action, data={"csrf_token": token, "phone": "+4791112222"})
     confirm_html = confirm.get_data(as_text=True)
