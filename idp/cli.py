@@ -25,7 +25,7 @@ from idp.config import ConfigError, load_config
 from idp.extensions import db
 from idp.mfa.password import hash_password
 from idp.models import Citizen, CitizenStatus, Client
-from idp.models.oauth import digest
+from idp.models.oauth import digest, new_client_id
 from idp.oidc import keys as signing_keys
 from idp.oidc.discovery import ID_TOKEN_ALGS
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS
@@ -591,7 +591,7 @@ def clients_add(
     jwks = json.load(jwks_file) if jwks_file else None
     if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
         raise Failure("private_key_jwt needs --jwks or --jwks-uri")
-    client_id = client_id or secrets.token_urlsafe(16)
+    client_id = client_id or new_client_id()
     if db.session.scalar(sa.select(Client).filter_by(client_id=client_id)) is not None:
         raise Failure(f"client {client_id} exists already")
     uses_secret = auth_method in ("client_secret_basic", "client_secret_post")

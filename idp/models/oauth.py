@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -20,6 +21,11 @@ from idp.models.base import UTCDateTime, utcnow
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def new_client_id() -> str:
+    """128 random bits in hex: unlike base64url, never starting with "-", which a command line reads as an option."""
+    return secrets.token_hex(16)
 
 
 class Client(db.Model, ClientMixin):

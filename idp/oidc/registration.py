@@ -22,7 +22,7 @@ from idp.clock import now
 from idp.extensions import csrf, db
 from idp.fetch import FetchError
 from idp.models import Client, Token
-from idp.models.oauth import digest
+from idp.models.oauth import digest, new_client_id
 from idp.oidc.request_object import SIGNING_ALGS as REQUEST_OBJECT_ALGS
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS
 
@@ -256,7 +256,7 @@ def register():
     data = _json_body()
     if data is None:
         return _error("invalid_client_metadata", "The body must be a JSON object.")
-    client = Client(client_id=secrets.token_urlsafe(16), created_at=now())
+    client = Client(client_id=new_client_id(), created_at=now())
     try:
         apply_metadata(client, data)
     except RegistrationError as exc:

@@ -128,3 +128,10 @@ def test_clients_add_rejects_bad_input(env):
 def test_bad_config_is_one_line(env):
     bad = {**env, "IDP_TOKENS_ACCESS_TOKEN_SECONDS": "ten"}
     assert "tokens.access_token_seconds must be a whole number" in fails(bad, "users", "list")
+
+
+def test_generated_client_ids_never_look_like_options():
+    from idp.models.oauth import new_client_id
+
+    # A base64url id starts with "-" one time in 64; `idp clients show -Ab…` then failed.
+    assert not any(new_client_id().startswith("-") for _ in range(2000))
