@@ -13,7 +13,7 @@ from idp import ops
 from idp.clock import Clock, system_clock
 from idp.config import Config, load_config, load_secrets
 from idp.documents import DocumentRoutes
-from idp.errors import error_page
+from idp.errors import bad_request, error_page
 from idp.extensions import babel, csrf, db, migrate
 from idp.mfa.chain import Chain, load_factors
 from idp.mfa.gateways.letter import make_letter_gateway
@@ -25,6 +25,7 @@ from idp.policy.assurance import AssurancePolicy
 from idp.policy.levels import Levels
 from idp.policy.limits import Limits
 from idp.store import make_store
+from idp.untrusted import JsonProvider, refuse_nul
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -65,6 +66,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         MAX_CONTENT_LENGTH=256 * 1024,
     )
     app.session_interface = _SessionCookies()
+    app.json = JsonProvider(app)
+    app.before_request(refuse_nul)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
@@ -107,9 +110,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale
     app.register_error_handler(404, lambda e: error_page(_("Page not found"), _("Check the address."), status=404))
-    app.register_error_handler(
-        400, lambda e: error_page(_("Something in the request was wrong"), _("Go back and try again."), status=400)
-    )
+    app.register_error_handler(400, bad_request)
     _wrap(app, config)
     return app
 
