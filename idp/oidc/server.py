@@ -29,6 +29,7 @@ from idp.clock import now
 from idp.extensions import db
 from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
 from idp.models.oauth import digest
+from idp.oidc import parameters
 from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
@@ -75,12 +76,17 @@ def random_token(*_context: object, **_named: object) -> str:
 
 
 class Server(AuthorizationServer):
-    def create_oauth2_request(self, request):
+    def create_oauth2_request(self, given):
         # A resumed authorization request (after the login pages) is rebuilt
         # from the stored parameters, not from the current HTTP request.
-        if isinstance(request, OAuth2Request):
-            return request
-        return super().create_oauth2_request(request)
+        if isinstance(given, OAuth2Request):
+            return given
+        # Every live request Authlib sees (token, PAR, revocation, introspection) comes through
+        # here first: its parameters and Basic credentials are checked before Authlib reads them.
+        # An error raised here reaches the client through the handler make_server registers.
+        parameters.check([*request.args.items(multi=True), *request.form.items(multi=True)])
+        parameters.check_basic_credentials(request.headers.get("Authorization"))
+        return super().create_oauth2_request(given)
 
     def query_client(self, client_id: str) -> Client | None:
         # Authlib's validation, ours and the ID token each ask for the client: /authorize sent
@@ -373,4 +379,6 @@ def make_server(app) -> Server:
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
+    # Refusals raised before Authlib's own handling (create_oauth2_request above): RFC 6749 §5.2 JSON.
+    app.register_error_handler(OAuth2Error, lambda error: server.handle_error_response(None, error))
     return server
