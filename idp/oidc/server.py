@@ -7,9 +7,6 @@ the login (level, factors, auth_time) and never decides them.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -23,6 +20,8 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g, request, url_for
+from joserfc import jws
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.clock import now
@@ -34,10 +33,15 @@ from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
 from idp.oidc.revocation import RevocationEndpoint
+from idp.untrusted import json_loads
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+# private_key_jwt: how far ahead an assertion's exp may be, and how long its jti is remembered
+# (longer than an assertion can live, with Authlib's 60 s leeway on either side).
+MAX_ASSERTION_SECONDS = 300
+JTI_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -346,18 +350,42 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         issuer = current_app.config["IDP"].server.issuer
         return [issuer, issuer.rstrip("/") + url_for("oidc.token"), issuer.rstrip("/") + request.path]
 
+    def extract_assertion(self, assertion: str) -> tuple[dict, dict]:
+        """The assertion's header and claims, unverified; its ``sub`` names the client to look up.
+
+        Authlib's own reading fails on a payload nested too deeply and queries the
+        database with any ``sub``: here the payload is untrusted JSON and ``sub``
+        must be a client_id as the parameter rules have it.
+        """
+        try:
+            token = jws.extract_compact(assertion.encode())
+            claims = json_loads(token.payload)
+        except (JoseError, ValueError):
+            raise InvalidClientError(description="Invalid JWT assertion.") from None
+        if not isinstance(claims, dict) or not parameters.fits("client_id", claims.get("sub")):
+            raise InvalidClientError(description="Invalid JWT assertion.")
+        return token.headers(), claims
+
+    def verify_claims(self, claims) -> None:
+        # RFC 7523 §3 lets a server refuse an exp unreasonably far ahead. An assertion's jti is
+        # remembered for JTI_SECONDS: one that lived longer could be replayed once its jti is
+        # forgotten. A client makes a new assertion per request, so minutes are plenty.
+        exp = claims.get("exp")
+        latest = now().timestamp() + MAX_ASSERTION_SECONDS + self.leeway
+        if not isinstance(exp, bool) and isinstance(exp, int | float) and not exp <= latest:  # NaN too
+            raise InvalidClientError(description="The assertion's exp is too far in the future.")
+        super().verify_claims(claims)
+
     def validate_jti(self, claims: dict, jti: str) -> bool:
+        # Hashed: a jti is any string the client chose, and the store's keys are short.
         store = current_app.extensions["idp.store"]
-        return store.add("client_assertion_jti", f"{claims['sub']}:{jti}", {}, ttl=600)
+        return store.add("client_assertion_jti", f"{claims['sub']}:{digest(jti)}", {}, ttl=JTI_SECONDS)
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
         # The assertion's kid lets a client that rotated its jwks_uri keys be refetched at once.
-        kid = None
-        with contextlib.suppress(ValueError, IndexError):
-            header = json.loads(base64.urlsafe_b64decode(request.form["client_assertion"].split(".")[0] + "=="))
-            kid = header.get("kid") if isinstance(header, dict) else None
+        kid = jws.extract_compact(request.form["client_assertion"].encode()).headers().get("kid")
         try:
-            return client_keyset(client, kid=kid)
+            return client_keyset(client, kid=kid if isinstance(kid, str) else None)
         except ClientKeysError as exc:
             log.info("keys of client %s unusable: %s", client.client_id, exc)
             raise InvalidClientError(description="The client's keys could not be used.") from None

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import time
 
 import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
-from tests.conftest import PASSWORD
+from idp.extensions import db
+from tests.conftest import PASSWORD, add_client, build_app, make_config
 from tests.flows import REDIRECT_URI, authorize_params, basic, login_for_code, query
+from tests.oidc.test_code_flow import exchange
+
+ISSUER = "http://127.0.0.1:5000"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 def _is_error_page(response) -> bool:
@@ -197,3 +206,85 @@ def test_an_oversized_logout_state_is_refused_without_logging_out(app):
     response = app.test_client().get("/logout", query_string={"state": "A" * 5000})
     assert _is_error_page(response)
     assert "state: malformed or too long" in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- client assertions (private_key_jwt)
+
+
+@pytest.fixture
+def jwt_client(app):
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
+    add_client(
+        client_id="jwt-rp", secret=None, auth_method="private_key_jwt", jwks={"keys": [key.as_dict(private=False)]}
+    )
+    return key
+
+
+def _assertion(key, **claims) -> str:
+    moment = int(time.time())
+    body = {"iss": "jwt-rp", "sub": "jwt-rp", "aud": ISSUER + "/token", "jti": f"j{time.monotonic_ns()}", "iat": moment}
+    return jwt.encode({"alg": "RS256", "kid": "k1"}, {"exp": moment + 60, **body, **claims}, key)
+
+
+def _exchange_with(app, citizen, assertion: str):
+    http = app.test_client()
+    back = login_for_code(http, pid=citizen.pid, password=PASSWORD, client_id="jwt-rp", redirect_uri=REDIRECT_URI)
+    return exchange(http, back["code"], auth=None, client_assertion=assertion, client_assertion_type=JWT_BEARER)
+
+
+@pytest.mark.parametrize(
+    "exp",
+    [int(time.time()) + 365 * 86400, int(time.time()) + 3600, 2**62, math.nan],
+    ids=["year", "hour", "far", "nan"],
+)
+def test_a_client_assertion_that_lives_too_long_is_refused(app, citizen, jwt_client, exp):
+    # Its jti is remembered for ten minutes: an assertion valid for a year could be replayed after that.
+    response = _exchange_with(app, citizen, _assertion(jwt_client, exp=exp))
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"] == "invalid_client"
+
+
+def test_a_client_assertion_five_minutes_ahead_is_accepted(app, citizen, jwt_client):
+    response = _exchange_with(app, citizen, _assertion(jwt_client, exp=int(time.time()) + 300))
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_client_assertion_payload_nested_too_deeply_is_invalid_client(app, jwt_client):
+    header = base64.urlsafe_b64encode(b'{"alg":"RS256"}').rstrip(b"=").decode()
+    payload = base64.urlsafe_b64encode(b"[" * 5000).rstrip(b"=").decode()
+    response = app.test_client().post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": "x",
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": f"{header}.{payload}.c2ln",
+        },
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("jti", ["j" * 300, 42], ids=["long", "number"])
+def test_any_jti_is_remembered_on_a_database_store(store_in_database, jti):
+    """A jti is a key in the short-lived store; on PostgreSQL without Redis its column holds 255 characters."""
+    app, key = store_in_database
+    http = app.test_client()
+    form = {"grant_type": "refresh_token", "refresh_token": "unknown", "client_assertion_type": JWT_BEARER}
+    first = http.post("/token", data={**form, "client_assertion": _assertion(key, jti=jti)})
+    assert first.status_code == 400
+    assert first.get_json()["error"] == ("invalid_grant" if isinstance(jti, str) else "invalid_client")
+
+
+@pytest.fixture
+def store_in_database(tmp_path, backend):
+    """The app on the backend's database with the store in that database too (no Redis)."""
+    env = {name: value for name, value in backend.env.items() if not name.startswith("IDP_REDIS")}
+    app = build_app(make_config(tmp_path, **env))
+    with app.app_context():
+        key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
+        add_client(
+            client_id="jwt-rp", secret=None, auth_method="private_key_jwt", jwks={"keys": [key.as_dict(private=False)]}
+        )
+        yield app, key
+        db.session.remove()
