@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import requests
 from flask import current_app
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.models import Client
@@ -81,5 +82,5 @@ def _parsed(jwks: str) -> KeySet:
     """The key set in ``jwks`` (canonical JSON text), parsed once while it stays in use."""
     try:
         return KeySet.import_key_set(json.loads(jwks))
-    except ValueError as exc:
+    except (JoseError, ValueError) as exc:
         raise ClientKeysError(f"the client's keys are invalid: {exc}") from None

@@ -23,6 +23,7 @@ from tests.oidc.test_code_flow import exchange
 
 ISSUER = "http://127.0.0.1:5000"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+INITIAL_ACCESS_TOKEN = "initial-token-for-hostile-tests"
 
 
 def _is_error_page(response) -> bool:
@@ -288,3 +289,80 @@ def store_in_database(tmp_path, backend):
         )
         yield app, key
         db.session.remove()
+
+
+# ---------------------------------------------------------------- registration
+
+
+@pytest.fixture
+def registering_app(tmp_path, backend):
+    env = {
+        **backend.env,
+        "IDP_REGISTRATION_ENABLED": "true",
+        "IDP_REGISTRATION_INITIAL_ACCESS_TOKEN": INITIAL_ACCESS_TOKEN,
+    }
+    app = build_app(make_config(tmp_path, **env))
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+def _register(app, body: bytes | dict):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return app.test_client().post(
+        "/register",
+        data=data,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {INITIAL_ACCESS_TOKEN}"},
+    )
+
+
+def test_an_initial_access_token_beyond_ascii_is_refused(registering_app):
+    response = registering_app.test_client().post(
+        "/register", json={"redirect_uris": ["https://rp.example/cb"]}, headers={"Authorization": "Bearer \u00f8"}
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_token"
+
+
+def test_registration_json_nested_too_deeply_is_invalid_metadata(registering_app):
+    response = _register(registering_app, b'{"redirect_uris": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_client_metadata"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://rp.example/cb\r\nX-Injected: 1",
+        "https://rp.example/c b",
+        "https://rp.example;script-src 'unsafe-inline'/cb",
+        "https://rp.example:99999/cb",
+        "https://user:secret@rp.example/cb",
+        "https://rp.example/" + "a" * 1000,
+        "https://rp.example/cb\x00",
+        "https://\u0440\u0440.example/cb",
+    ],
+    ids=["crlf", "space", "csp", "port", "userinfo", "long", "nul", "idn"],
+)
+def test_registration_refuses_malformed_redirect_uris(registering_app, uri):
+    response = _register(registering_app, {"redirect_uris": [uri]})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"] == "invalid_redirect_uri"
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"client_name": "Tjeneste\x00"},
+        {"client_name": "\u202eenesteJ"},
+        {"default_max_age": 10**20},
+        {"jwks": {"keys": [{}]}, "token_endpoint_auth_method": "private_key_jwt"},
+        {"frontchannel_logout_uri": "https://rp.example;frame-src */x"},
+    ],
+    ids=["nul-name", "rtl-name", "huge-max-age", "bad-jwks", "csp-logout-uri"],
+)
+def test_registration_refuses_metadata_that_would_fail_later(registering_app, metadata):
+    response = _register(registering_app, {"redirect_uris": ["https://rp.example/cb"], **metadata})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"] == "invalid_client_metadata"
