@@ -366,3 +366,15 @@ def test_registration_refuses_metadata_that_would_fail_later(registering_app, me
     response = _register(registering_app, {"redirect_uris": ["https://rp.example/cb"], **metadata})
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["error"] == "invalid_client_metadata"
+
+
+# ---------------------------------------------------------------- cookies
+
+
+def test_a_session_cookie_that_is_not_ascii_names_no_session(app, rp):
+    http = app.test_client()
+    http.set_cookie("idp_session", "ø-not-ours")
+    response = http.get("/authorize", query_string=authorize_params())
+    assert response.status_code == 302
+    assert response.location.startswith("/login")
+    assert http.get("/profile").location == "/profile/login"
