@@ -16,9 +16,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from idp import transactions
 from idp.extensions import db
 from tests.conftest import PASSWORD, add_client, build_app, make_config
-from tests.flows import REDIRECT_URI, authorize_params, basic, login_for_code, query
+from tests.flows import REDIRECT_URI, authorize_params, basic, login_for_code, query, submit_password
 from tests.oidc.test_code_flow import exchange
 
 ISSUER = "http://127.0.0.1:5000"
@@ -378,3 +379,20 @@ def test_a_session_cookie_that_is_not_ascii_names_no_session(app, rp):
     assert response.status_code == 302
     assert response.location.startswith("/login")
     assert http.get("/profile").location == "/profile/login"
+
+
+# ---------------------------------------------------------------- what the login transaction keeps
+
+
+def test_login_hint_fills_in_the_form_once_and_is_not_kept(app, citizen, rp):
+    http = app.test_client()
+    start = http.get("/authorize", query_string=authorize_params(login_hint=citizen.pid))
+    tx_id = query(start.location)["tx"]
+    assert transactions.load(tx_id).params["login_hint"] == citizen.pid
+    page = http.get(start.location)
+    assert f'value="{citizen.pid}"' in page.get_data(as_text=True)
+    assert "login_hint" not in transactions.load(tx_id).params
+    assert citizen.pid not in json.dumps(transactions.load(tx_id).to_json())
+    response = submit_password(http, start.location, pid=citizen.pid, password=PASSWORD)
+    assert response.status_code == 302
+    assert query(http.get(response.location).location)["code"]
