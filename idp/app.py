@@ -45,6 +45,9 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         static_folder=str(ROOT / "static"),
         instance_path=str(config.data_dir),
     )
+    # Werkzeug would answer a "//" in a path with a redirect of its own: an absolute URL built from
+    # the Host header, with the whole query string in it. No URL of ours has one: a 404 instead.
+    app.url_map.merge_slashes = False
     secrets = load_secrets(config)
     app.config.update(
         IDP=config,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import jsonify, render_template, request
+from flask import Response, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext as _
 
 # Endpoints relying parties call from their servers: they get OAuth-style JSON errors, never a page.
@@ -34,6 +35,9 @@ def for_machine() -> bool:
 
 def bad_request(_error: Exception):
     """A 400 from anywhere before the view (a malformed body, a NUL): ``invalid_request`` or the page."""
+    if request_ctx.url_adapter is None:
+        # Routing itself failed on the Host header: no page can be drawn, it links our own URLs.
+        return Response("Bad Request\n", 400, mimetype="text/plain")
     if for_machine():
         response = jsonify(error="invalid_request", error_description="The request is malformed.")
         response.headers["Cache-Control"] = "no-store"

@@ -396,3 +396,22 @@ def test_login_hint_fills_in_the_form_once_and_is_not_kept(app, citizen, rp):
     response = submit_password(http, start.location, pid=citizen.pid, password=PASSWORD)
     assert response.status_code == 302
     assert query(http.get(response.location).location)["code"]
+
+
+# ---------------------------------------------------------------- the Host header and the path
+
+
+@pytest.mark.parametrize("path", ["/static//idp.css", "/profile//login", "/login//step"])
+def test_a_path_with_a_double_slash_is_not_found_rather_than_redirected(app, path):
+    # Werkzeug redirected to the merged path: an absolute URL from the Host header, with the query.
+    response = app.test_client().get(path + "?state=" + "A" * 9000, headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert response.location is None
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".example", "a..example", "a" * 300])
+def test_a_host_header_that_is_no_host_name_gets_a_400(app, host):
+    # Werkzeug refuses it while routing; the 400 page then could not build its links: a 500.
+    response = app.test_client().get("/", headers={"Host": host})
+    assert response.status_code == 400
+    assert response.headers["X-Frame-Options"] == "DENY"
