@@ -13,7 +13,7 @@ from idp import ops
 from idp.clock import Clock, system_clock
 from idp.config import Config, load_config, load_secrets
 from idp.documents import DocumentRoutes
-from idp.errors import error_page
+from idp.errors import bad_request, error_page
 from idp.extensions import babel, csrf, db, migrate
 from idp.fetch import Fetcher
 from idp.hosts import TrustedHosts
@@ -29,6 +29,7 @@ from idp.policy.assurance import AssurancePolicy
 from idp.policy.levels import Levels
 from idp.policy.limits import Limits
 from idp.store import make_store
+from idp.untrusted import JsonProvider, refuse_nul
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -48,6 +49,9 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         static_folder=str(ROOT / "static"),
         instance_path=str(config.data_dir),
     )
+    # Werkzeug would answer a "//" in a path with a redirect of its own: an absolute URL built from
+    # the Host header, with the whole query string in it. No URL of ours has one: a 404 instead.
+    app.url_map.merge_slashes = False
     secrets = load_secrets(config)
     app.config.update(
         IDP=config,
@@ -69,6 +73,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         MAX_CONTENT_LENGTH=256 * 1024,
     )
     app.session_interface = _SessionCookies()
+    app.json = JsonProvider(app)
+    app.before_request(refuse_nul)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
@@ -114,9 +120,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale
     app.register_error_handler(404, lambda e: error_page(_("Page not found"), _("Check the address."), status=404))
-    app.register_error_handler(
-        400, lambda e: error_page(_("Something in the request was wrong"), _("Go back and try again."), status=400)
-    )
+    app.register_error_handler(400, bad_request)
     _wrap(app, config)
     return app
 

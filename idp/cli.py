@@ -683,6 +683,7 @@ def sessions_end_expired() -> None:
 # ---------------------------------------------------------------- serving
 GRACEFUL_SECONDS = 30  # a request in flight at SIGTERM gets this long to finish
 HEADER_READ_MILLISECONDS = 10_000  # a client slower than this to send its headers is cut off
+HTTP1_BUFFER_BYTES = 65_536  # request line and headers together; larger ones get granian's own 431
 
 
 @main.command("serve")
@@ -737,6 +738,8 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
             str(GRACEFUL_SECONDS),
             "--http1-header-read-timeout",
             str(HEADER_READ_MILLISECONDS),
+            "--http1-buffer-size",
+            str(HTTP1_BUFFER_BYTES),
             "--log-config",
             str(ops.write_server_log_config(config.data_dir)),
             "idp.wsgi:app",

@@ -1,9 +1,23 @@
-"""Error pages for citizens: a title, what to do next, and the right status."""
+"""Error pages for citizens: a title, what to do next, and the right status; JSON for the machine endpoints."""
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import Response, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext as _
+
+# Endpoints relying parties call from their servers: they get OAuth-style JSON errors, never a page.
+MACHINE_ENDPOINTS = frozenset(
+    {
+        "oidc.token",
+        "oidc.userinfo",
+        "oidc.pushed_authorization_request",
+        "oidc.revoke",
+        "oidc.introspect",
+        "registration.register",
+        "registration.manage",
+    }
+)
 
 
 def error_page(title: str, message: str, *, status: int = 400, detail: str | None = None):
@@ -31,3 +45,20 @@ def wait_message(seconds: int, *, network: bool = False) -> str:
         "There have been several failed attempts. To protect your account, wait %(minutes)s minute(s) and try again.",
         minutes=minutes,
     )
+
+
+def for_machine() -> bool:
+    """Whether this request came to an endpoint that answers JSON (RFC 6749 §5.2 errors)."""
+    return request.url_rule is not None and request.url_rule.endpoint in MACHINE_ENDPOINTS
+
+
+def bad_request(_error: Exception):
+    """A 400 from anywhere before the view (a malformed body, a NUL): ``invalid_request`` or the page."""
+    if request_ctx.url_adapter is None:
+        # Routing itself failed on the Host header: no page can be drawn, it links our own URLs.
+        return Response("Bad Request\n", 400, mimetype="text/plain")
+    if for_machine():
+        response = jsonify(error="invalid_request", error_description="The request is malformed.")
+        response.headers["Cache-Control"] = "no-store"
+        return response, 400
+    return error_page(_("Something in the request was wrong"), _("Go back and try again."), status=400)

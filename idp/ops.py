@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 from idp.clock import now
 from idp.config import Config
 from idp.documents import ENDPOINT_KEY, Document, WsgiApp
-from idp.errors import error_page
+from idp.errors import error_page, for_machine
 from idp.extensions import db
 from idp.models import AuditEvent
 from idp.oidc.keys import KeysError
@@ -265,7 +265,7 @@ def _backend_down(exc: Exception):
     backend = "state_store" if isinstance(exc, StoreUnavailable) else "database"
     UNAVAILABLE.labels(backend).inc()
     log.warning("answering 503: %s unavailable: %s", backend, exc)
-    if request.url_rule is not None and request.url_rule.endpoint in ("oidc.token", "oidc.userinfo"):
+    if for_machine():
         response = jsonify(error="temporarily_unavailable", error_description="Try again shortly.")
         response.status_code = 503
     else:

@@ -69,7 +69,7 @@ def current_session() -> LoginSession | None:
     config = current_app.config["IDP"]
     cookie = request.cookies.get(config.session.cookie_name)
     found = None
-    if cookie:
+    if cookie and cookie.isascii():  # ours are URL-safe base64: anything else names no session
         # The citizen comes in the same query: every use of a session checks their status.
         found = db.session.scalar(
             sa.select(LoginSession).filter_by(cookie_hash=_hash(cookie)).options(joinedload(LoginSession.citizen))

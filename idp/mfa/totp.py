@@ -69,7 +69,8 @@ class TotpFactor:
         current = totp.timecode(now())
         code = code.strip()
         for step in range(current - self.config.valid_window, current + self.config.valid_window + 1):
-            if hmac.compare_digest(totp.generate_otp(step), code):
+            # As bytes: compare_digest refuses str with characters beyond ASCII, which anyone can type.
+            if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()):
                 return step
         return None
 

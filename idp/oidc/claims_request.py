@@ -10,9 +10,9 @@ value or nothing. It never releases a claim by itself: the release rule
 
 from __future__ import annotations
 
-import json
-
 from authlib.oauth2.rfc6749 import InvalidRequestError
+
+from idp.untrusted import json_loads
 
 MEMBERS = ("userinfo", "id_token")
 
@@ -22,7 +22,7 @@ def parse_claims(raw: str | None) -> dict | None:
     if not raw:
         return None
     try:
-        value = json.loads(raw)
+        value = json_loads(raw)
     except ValueError:
         raise InvalidRequestError("The claims parameter is not valid JSON.") from None
     if not isinstance(value, dict):

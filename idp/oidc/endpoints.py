@@ -23,11 +23,12 @@ from idp.clock import now
 from idp.errors import error_page, login_expired_page
 from idp.extensions import csrf, db
 from idp.models import Client
-from idp.oidc import par
+from idp.oidc import par, parameters
 from idp.oidc.claims import subject_for
 from idp.oidc.claims_request import parse_claims
 from idp.oidc.id_token import verify_own_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
+from idp.oidc.parameters import InvalidParameter
 from idp.oidc.request_object import expand, expand_request_object
 from idp.oidc.response_mode import SUPPORTED as SUPPORTED_RESPONSE_MODES
 from idp.oidc.response_mode import deliver
@@ -92,6 +93,10 @@ def _registered_redirect(params: dict[str, str], client: Client | None) -> str |
 def authorize():
     given = request.form if request.method == "POST" else request.args
     params = given.to_dict(flat=True)
+    try:
+        parameters.check(given.items(multi=True))
+    except InvalidParameter as error:
+        return _malformed(params, error)
     repeated = sorted(name for name, values in given.lists() if len(values) > 1)
     if repeated:
         # RFC 6749 §3.1: no parameter more than once. A repeated redirect_uri has no safe value to redirect to.
@@ -103,6 +108,15 @@ def authorize():
     return resend_as_get(params) or _authorize(params)
 
 
+def _malformed(params: dict[str, str], error: InvalidParameter) -> Response:
+    """A malformed parameter: its value is neither used nor echoed, and the error is redirected
+    only when client_id and redirect_uri are sound (RFC 6749 §4.1.2.1)."""
+    usable = {name: value for name, value in params.items() if name != error.parameter}
+    client = _server().query_client(usable["client_id"]) if usable.get("client_id") else None
+    error.redirect_uri = _registered_redirect(usable, client)
+    return _error(usable, error)
+
+
 def _authorize(raw: dict[str, str]) -> Response:
     client = _server().query_client(raw["client_id"]) if raw.get("client_id") else None
     try:
@@ -111,6 +125,10 @@ def _authorize(raw: dict[str, str]) -> Response:
         db.session.rollback()
         error.redirect_uri = _registered_redirect(raw, client)
         return _error(raw, error)
+    try:
+        parameters.check(params.items())  # a request object's values, or pushed ones, meet the same rules
+    except InvalidParameter as error:
+        return _malformed(params, error)
     oauth_request = AuthorizationRequest(params)
     try:
         grant, claims = _validate(oauth_request)
@@ -241,6 +259,7 @@ def pushed_authorization_request():
         if params.setdefault("client_id", client.client_id) != client.client_id:
             raise InvalidRequestError("client_id differs from the authenticated client.")
         params = expand_request_object(params, client)
+        parameters.check(params.items())
         _validate(AuthorizationRequest(params))
     except OAuth2Error as error:
         db.session.rollback()

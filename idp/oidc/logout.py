@@ -29,8 +29,10 @@ from idp.errors import error_page
 from idp.extensions import csrf, db
 from idp.fetch import Fetcher, FetchError
 from idp.models import Client, LoginSession, Token
+from idp.oidc import parameters
 from idp.oidc.claims import subject_for
 from idp.oidc.id_token import audiences, sign, verify_own_id_token
+from idp.oidc.parameters import InvalidParameter
 from idp.oidc.same_site import resend_as_get
 from idp.sessions import current_session, end_session
 
@@ -60,7 +62,12 @@ def _refuse(detail: str) -> tuple[str, int]:
 @bp.route("/logout", methods=["GET", "POST"])
 @csrf.exempt  # relying parties POST here from their own origin (RP-Initiated Logout §2)
 def end_session_endpoint():
-    params = (request.form if request.method == "POST" else request.args).to_dict(flat=True)
+    given = request.form if request.method == "POST" else request.args
+    try:
+        parameters.check(given.items(multi=True), parameters.LOGOUT_RULES)
+    except InvalidParameter as error:
+        return _refuse(f"{error.parameter}: malformed or too long")
+    params = given.to_dict(flat=True)
     if (resent := resend_as_get(params)) is not None:
         return resent
     hint, client_id = params.get("id_token_hint"), params.get("client_id")

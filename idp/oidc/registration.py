@@ -12,19 +12,24 @@ national identity number is an operator's decision (``idp clients add``).
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from idp.clock import now
 from idp.extensions import csrf, db
 from idp.fetch import FetchError
 from idp.models import Client, Token
 from idp.models.oauth import digest, new_client_id
+from idp.oidc import parameters
 from idp.oidc.request_object import SIGNING_ALGS as REQUEST_OBJECT_ALGS
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS
+from idp.policy.requirement import MAX_AGE_DIGITS
 
 bp = Blueprint("registration", __name__)
 
@@ -58,11 +63,32 @@ class RegistrationError(ValueError):
         self.description = description
 
 
+# Printable ASCII, no spaces (RFC 3986 §2): urlsplit would quietly drop tabs and newlines, which would
+# then reach a Location header. No longer than the columns the URIs go in (idp/models/oauth.py).
+_URI_CHARS = re.compile(r"[\x21-\x7e]{1,1000}")
+# A DNS name or IP address and a port, no user info: nothing that could end a CSP source (logout.py).
+_AUTHORITY = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
 def _uri(value: object, name: str, *, error: str = "invalid_client_metadata") -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+    parts = urlsplit(value) if isinstance(value, str) and _URI_CHARS.fullmatch(value) else None
+    if (
+        parts is None
+        or parts.scheme not in ("https", "http")
+        or not _AUTHORITY.fullmatch(parts.netloc)
+        or parts.fragment
+        or not _port_in_range(parts)
+    ):
         raise RegistrationError(error, f"{name} must be an absolute http(s) URI without fragment")
     return value
+
+
+def _port_in_range(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        return False
+    return True
 
 
 def _uris(value: object, name: str, *, error: str = "invalid_client_metadata") -> list[str]:
@@ -82,6 +108,17 @@ def check_sector_identifier(uri: str, redirect_uris: list[str]) -> str:
     if not isinstance(listed, list) or not set(redirect_uris) <= {u for u in listed if isinstance(u, str)}:
         raise RegistrationError("invalid_client_metadata", "sector_identifier_uri does not list every redirect_uri")
     return urlsplit(uri).hostname or ""
+
+
+def _key_set(value: object) -> bool:
+    """Whether ``value`` is a JWK set joserfc can use: checked now, not at the client's first assertion."""
+    if not isinstance(value, dict) or not isinstance(value.get("keys"), list):
+        return False
+    try:
+        KeySet.import_key_set(value)
+    except (JoseError, ValueError):
+        return False
+    return True
 
 
 def _choice(data: dict, name: str, allowed: tuple[str, ...] | list[str], default: str | None) -> str | None:
@@ -121,7 +158,7 @@ def apply_metadata(client: Client, data: dict) -> None:
     jwks, jwks_uri = data.get("jwks"), data.get("jwks_uri")
     if jwks is not None and jwks_uri is not None:
         raise RegistrationError("invalid_client_metadata", "send jwks or jwks_uri, not both")
-    if jwks is not None and (not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list)):
+    if jwks is not None and not _key_set(jwks):
         raise RegistrationError("invalid_client_metadata", "jwks must be a JWK set")
     if method == "private_key_jwt" and not (jwks or jwks_uri):
         raise RegistrationError("invalid_client_metadata", "private_key_jwt needs jwks or jwks_uri")
@@ -138,7 +175,10 @@ def apply_metadata(client: Client, data: dict) -> None:
     else:
         client.sector_identifier = None
     name = data.get("client_name") or "Unnamed service"
-    client.name = str(name)[:200]
+    if not isinstance(name, str) or not parameters.is_text(name):
+        # Shown to citizens on the login and logout pages, stored in a text column.
+        raise RegistrationError("invalid_client_metadata", "client_name must be text without control characters")
+    client.name = name[:200]
     client.redirect_uris = redirect_uris
     client.post_logout_redirect_uris = _uris(data.get("post_logout_redirect_uris"), "post_logout_redirect_uris")
     client.token_endpoint_auth_method = method
@@ -168,7 +208,9 @@ def apply_metadata(client: Client, data: dict) -> None:
     client.frontchannel_logout_session_required = _flag(data, "frontchannel_logout_session_required")
     client.require_pushed_authorization_requests = _flag(data, "require_pushed_authorization_requests")
     max_age = data.get("default_max_age")
-    if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0):
+    if max_age is not None and (
+        not isinstance(max_age, int) or isinstance(max_age, bool) or not 0 <= max_age < 10**MAX_AGE_DIGITS
+    ):
         raise RegistrationError("invalid_client_metadata", "default_max_age must be a whole number of seconds")
     acr_values = data.get("default_acr_values")
     if acr_values is not None and (not isinstance(acr_values, list) or not all(isinstance(a, str) for a in acr_values)):
@@ -251,7 +293,10 @@ def register():
     if not config.enabled:
         return _error("invalid_request", "Dynamic registration is not enabled here.", 404)
     presented = _bearer()
-    if not config.initial_access_token or not hmac.compare_digest(presented, config.initial_access_token):
+    # As bytes: compare_digest refuses str with characters beyond ASCII, and the header may have any.
+    if not config.initial_access_token or not hmac.compare_digest(
+        presented.encode(), config.initial_access_token.encode()
+    ):
         return _error("invalid_token", "A valid initial access token is required.", 401)
     data = _json_body()
     if data is None:

@@ -28,6 +28,7 @@ from idp.fetch import FetchError
 from idp.models import Client
 from idp.oidc import par
 from idp.oidc.client_keys import ClientKeysError, client_keyset
+from idp.untrusted import json_loads
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _fetch_registered(request_uri: str, client: Client) -> str:
 
 
 def _b64json(part: str) -> dict:
-    value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    value = json_loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, redirect, request
 
-# Proxies and servers commonly cap the request line near 4 KB (gunicorn at 4094 bytes): longer
+# Proxies and servers commonly cap the request line near 4 KB (gunicorn and nginx's default buffer): longer
 # requests are served as POSTed.
 MAX_URL_BYTES = 4000
 

@@ -7,9 +7,6 @@ the login (level, factors, auth_time) and never decides them.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -23,21 +20,28 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, request, url_for
+from joserfc import jws
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.clock import now
 from idp.extensions import db
 from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
 from idp.models.oauth import digest
-from idp.oidc import token_store
+from idp.oidc import parameters, token_store
 from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
 from idp.oidc.revocation import RevocationEndpoint
+from idp.untrusted import json_loads
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+# private_key_jwt: how far ahead an assertion's exp may be, and how long its jti is remembered
+# (longer than an assertion can live, with Authlib's 60 s leeway on either side).
+MAX_ASSERTION_SECONDS = 300
+JTI_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,17 @@ def random_token(*_context: object, **_named: object) -> str:
 
 
 class Server(AuthorizationServer):
-    def create_oauth2_request(self, request):
+    def create_oauth2_request(self, given):
         # A resumed authorization request (after the login pages) is rebuilt
         # from the stored parameters, not from the current HTTP request.
-        if isinstance(request, OAuth2Request):
-            return request
-        return super().create_oauth2_request(request)
+        if isinstance(given, OAuth2Request):
+            return given
+        # Every live request Authlib sees (token, PAR, revocation, introspection) comes through
+        # here first: its parameters and Basic credentials are checked before Authlib reads them.
+        # An error raised here reaches the client through the handler make_server registers.
+        parameters.check([*request.args.items(multi=True), *request.form.items(multi=True)])
+        parameters.check_basic_credentials(request.headers.get("Authorization"))
+        return super().create_oauth2_request(given)
 
     def query_client(self, client_id: str) -> Client | None:
         return current_app.extensions["idp.clients"].get(client_id)
@@ -312,18 +321,42 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         server = current_app.config["IDP"].server
         return [server.issuer, server.url(url_for("oidc.token")), server.url(request.path)]
 
+    def extract_assertion(self, assertion: str) -> tuple[dict, dict]:
+        """The assertion's header and claims, unverified; its ``sub`` names the client to look up.
+
+        Authlib's own reading fails on a payload nested too deeply and queries the
+        database with any ``sub``: here the payload is untrusted JSON and ``sub``
+        must be a client_id as the parameter rules have it.
+        """
+        try:
+            token = jws.extract_compact(assertion.encode())
+            claims = json_loads(token.payload)
+        except (JoseError, ValueError):
+            raise InvalidClientError(description="Invalid JWT assertion.") from None
+        if not isinstance(claims, dict) or not parameters.fits("client_id", claims.get("sub")):
+            raise InvalidClientError(description="Invalid JWT assertion.")
+        return token.headers(), claims
+
+    def verify_claims(self, claims) -> None:
+        # RFC 7523 §3 lets a server refuse an exp unreasonably far ahead. An assertion's jti is
+        # remembered for JTI_SECONDS: one that lived longer could be replayed once its jti is
+        # forgotten. A client makes a new assertion per request, so minutes are plenty.
+        exp = claims.get("exp")
+        latest = now().timestamp() + MAX_ASSERTION_SECONDS + self.leeway
+        if not isinstance(exp, bool) and isinstance(exp, int | float) and not exp <= latest:  # NaN too
+            raise InvalidClientError(description="The assertion's exp is too far in the future.")
+        super().verify_claims(claims)
+
     def validate_jti(self, claims: dict, jti: str) -> bool:
+        # Hashed: a jti is any string the client chose, and the store's keys are short.
         store = current_app.extensions["idp.store"]
-        return store.add("client_assertion_jti", f"{claims['sub']}:{jti}", {}, ttl=600)
+        return store.add("client_assertion_jti", f"{claims['sub']}:{digest(jti)}", {}, ttl=JTI_SECONDS)
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
         # The assertion's kid lets a client that rotated its jwks_uri keys be refetched at once.
-        kid = None
-        with contextlib.suppress(ValueError, IndexError):
-            header = json.loads(base64.urlsafe_b64decode(request.form["client_assertion"].split(".")[0] + "=="))
-            kid = header.get("kid") if isinstance(header, dict) else None
+        kid = jws.extract_compact(request.form["client_assertion"].encode()).headers().get("kid")
         try:
-            return client_keyset(client, kid=kid)
+            return client_keyset(client, kid=kid if isinstance(kid, str) else None)
         except ClientKeysError as exc:
             log.info("keys of client %s unusable: %s", client.client_id, exc)
             raise InvalidClientError(description="The client's keys could not be used.") from None
@@ -345,4 +378,6 @@ def make_server(app) -> Server:
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
+    # Refusals raised before Authlib's own handling (create_oauth2_request above): RFC 6749 §5.2 JSON.
+    app.register_error_handler(OAuth2Error, lambda error: server.handle_error_response(None, error))
     return server

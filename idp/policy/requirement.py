@@ -8,6 +8,10 @@ from datetime import datetime, timedelta
 
 from idp.policy.levels import Levels
 
+# max_age in seconds (OIDC Core §3.1.2.1) has at most this many ASCII digits: 317 years, well inside
+# what a timedelta holds. The protocol layer refuses longer values; here they set no maximum.
+MAX_AGE_DIGITS = 10
+
 
 @dataclass(frozen=True)
 class Requirement:
@@ -53,8 +57,14 @@ def requirement_for(
         if found
     ]
     min_acr = max(minimums, key=levels.rank) if minimums else levels.order[0]
-    age = int(max_age) if max_age and max_age.isdigit() else None
-    return Requirement(min_acr=min_acr, max_age=age, force_login="login" in (prompt or "").split())
+    return Requirement(min_acr=min_acr, max_age=_seconds(max_age), force_login="login" in (prompt or "").split())
+
+
+def _seconds(max_age: str | None) -> int | None:
+    # isdigit() alone also passes "²" (which int() refuses) and "١٢" (Arabic-Indic digits).
+    if max_age and max_age.isascii() and max_age.isdigit() and len(max_age) <= MAX_AGE_DIGITS:
+        return int(max_age)
+    return None
 
 
 def can_step_up(*, requirement: Requirement, session: SessionFacts, now: datetime) -> bool:

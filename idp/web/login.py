@@ -59,6 +59,9 @@ def start():
     form = LoginForm()
     form.tx.data = tx.id
     if request.method == "GET":
+        # The hint is a national identity number: it fills in the form once and is not kept in
+        # the transaction, which the shared store holds for the rest of the login.
+        hint = tx.params.pop("login_hint", None)
         session = current_session()
         if session is not None and can_step_up(
             requirement=tx.requirement, session=SessionFacts(acr=session.acr, auth_time=session.auth_time), now=now()
@@ -67,8 +70,10 @@ def start():
             tx.step = {**tx.step, "citizen_id": session.citizen_id, "step_up": True}
             transactions.save(tx)
             return redirect(url_for("login.step", tx=tx.id))
-        if tx.params.get("login_hint", "").isdigit():
-            form.pid.data = tx.params["login_hint"]
+        if hint is not None:
+            transactions.save(tx)
+            if hint.isascii() and hint.isdigit():
+                form.pid.data = hint
     error = None
     if form.validate_on_submit():
         pid, citizen = accounts.find_citizen(form.pid.data)

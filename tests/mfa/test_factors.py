@@ -122,6 +122,14 @@ def test_totp_window_and_replay(app, citizen, clock):
     assert citizen.pid not in totp.provisioning_uri(citizen, secret)
 
 
+@pytest.mark.parametrize("code", ["\u0661\u0662\u0663\u0664\u0665\u0666", "12345\u00e9", "\u200b123456"])
+def test_a_totp_code_beyond_ascii_is_wrong(app, citizen, code):
+    # compare_digest refused the str with a TypeError: a 500 on the login and profile pages.
+    totp = app.extensions["idp.chain"].factors["totp"]
+    totp.enrol(citizen, totp.new_secret())
+    assert totp.verify(citizen, {}, {"code": code}).reason == "wrong"
+
+
 def test_pin_letter(app, citizen):
     pin = app.extensions["idp.chain"].factors["pin"]
     row, codes = pin.issue_letter(citizen)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -226,3 +227,36 @@ def test_database_connections_killed_cost_at_most_one_503(tmp_path, clock):
         statuses = [client.post("/token", data=token, headers=basic).status_code for _ in range(4)]
         assert statuses in ([400] * 4, [503] + [400] * 3), statuses
         assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"NOT A REQUEST LINE <script>\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n", 431),
+    ],
+    ids=["bad-request-line", "headers-too-large"],
+)
+def test_the_servers_own_error_responses_echo_nothing(live_node, request_bytes, status):
+    """granian answers what it cannot parse without calling the app: a status and no body at all,
+    so nothing of the request is reflected and there is no page for the security headers to guard."""
+    _deployment, server, _log = live_node
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _sep, body = answer.decode("latin-1").partition("\r\n\r\n")
+    status_line, *lines = head.split("\r\n")
+    headers = {name.lower(): value for name, _colon, value in (line.partition(": ") for line in lines)}
+    assert status_line.startswith(f"HTTP/1.1 {status} ")
+    assert body == "" and headers["content-length"] == "0"
+    assert "<script>" not in answer.decode("latin-1") and "bbbb" not in answer.decode("latin-1")
+
+
+def test_posted_authorization_requests_are_resent_only_as_urls_the_server_accepts():
+    from idp.cli import HTTP1_BUFFER_BYTES
+    from idp.oidc.same_site import MAX_URL_BYTES
+
+    # The request line is "GET <url> HTTP/1.1": the URL plus 13 bytes, and headers share the buffer.
+    assert MAX_URL_BYTES + len("GET  HTTP/1.1") <= HTTP1_BUFFER_BYTES // 2

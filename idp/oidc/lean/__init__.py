@@ -27,10 +27,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from authlib.oauth2 import OAuth2Error
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.documents import ENDPOINT_KEY
+from idp.oidc import parameters
 from idp.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -129,4 +131,14 @@ def _lean_request(environ: dict) -> LeanRequest | None:
             return None  # a repeated parameter: RFC 6749 §3.2 refuses it, the Flask path says so
     elif environ.get("QUERY_STRING"):
         return None
-    return LeanRequest(method=environ["REQUEST_METHOD"], authorization=environ.get("HTTP_AUTHORIZATION", ""), form=form)
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        # The Flask path's checks of every parameter and of Basic credentials; what they refuse,
+        # the Flask path answers.
+        parameters.check(form.items())
+        parameters.check_basic_credentials(authorization)
+    except OAuth2Error:
+        return None
+    if any("\x00" in name or "\x00" in value for name, value in form.items()):
+        return None
+    return LeanRequest(method=environ["REQUEST_METHOD"], authorization=authorization, form=form)
