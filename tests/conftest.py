@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import g
 from flask_migrate import upgrade
 
@@ -116,8 +117,12 @@ def citizen(app) -> Citizen:
 def add_citizen(app, *, born: date = date(1990, 5, 17), given_name: str = "Kari") -> Citizen:
     from idp.mfa.password import hash_password
 
+    # About 400 numbers exist for one birth date: two citizens of a test must not draw the same.
+    pid = generate_pid(birth_date=born, synthetic=True)
+    while db.session.scalar(sa.select(Citizen.id).filter_by(pid=pid)) is not None:
+        pid = generate_pid(birth_date=born, synthetic=True)
     person = Citizen(
-        pid=generate_pid(birth_date=born, synthetic=True),
+        pid=pid,
         given_name=given_name,
         family_name="Nordmann",
         email="kari@example.org",
