@@ -127,28 +127,6 @@ class AuthorizationCode(db.Model):
 
     citizen = relationship("Citizen")
 
-    # Authlib's AuthorizationCodeMixin and its OpenID extension.
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> str | None:
-        return self.nonce
-
-    def get_auth_time(self) -> int:
-        return int(self.auth_time.timestamp())
-
-    def get_acr(self) -> str | None:
-        return self.acr
-
-    def get_amr(self) -> list[str]:
-        return list(self.amr or [])
-
-    def is_expired(self, now: datetime) -> bool:
-        return now >= self.expires_at
-
 
 class Token(db.Model):
     """An access token and, when the client may refresh, its refresh token.

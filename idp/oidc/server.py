@@ -57,6 +57,19 @@ class Authentication:
     claims: dict | None = None  # the `claims` request parameter (OIDC Core §5.5)
 
     @classmethod
+    def of(cls, claimed: token_store.ClaimedCode | token_store.ClaimedRefresh) -> Authentication:
+        """The login a claimed code or refresh token carries on to its new tokens."""
+        return cls(
+            citizen=claimed.citizen,
+            auth_time=claimed.auth_time,
+            acr=claimed.acr,
+            amr=list(claimed.amr),
+            sid=claimed.sid,
+            grant_id=claimed.grant_id,
+            claims=claimed.claims,
+        )
+
+    @classmethod
     def from_session(cls, session: LoginSession, claims: dict | None = None) -> Authentication:
         return cls(
             session.citizen,
@@ -195,15 +208,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         pass
 
     def authenticate_user(self, authorization_code: token_store.ClaimedCode) -> Authentication:
-        return Authentication(
-            citizen=authorization_code.citizen,
-            auth_time=authorization_code.auth_time,
-            acr=authorization_code.acr,
-            amr=authorization_code.get_amr(),
-            sid=authorization_code.sid,
-            grant_id=authorization_code.grant_id,
-            claims=authorization_code.claims,
-        )
+        return Authentication.of(authorization_code)
 
 
 def _refuse_unclaimable_refresh(token_hash: str, client_id: str) -> None:
@@ -246,15 +251,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return claimed
 
     def authenticate_user(self, refresh_token: token_store.ClaimedRefresh) -> Authentication:
-        return Authentication(
-            citizen=refresh_token.citizen,
-            auth_time=refresh_token.auth_time,
-            acr=refresh_token.acr,
-            amr=list(refresh_token.amr),
-            sid=refresh_token.sid,
-            grant_id=refresh_token.grant_id,
-            claims=refresh_token.claims,
-        )
+        return Authentication.of(refresh_token)
 
     def revoke_old_credential(self, refresh_token: token_store.ClaimedRefresh) -> None:
         """Nothing left to do: authenticate_refresh_token marked it refreshed and revoked, save_token committed it."""

@@ -56,15 +56,6 @@ class ClaimedCode:
     def get_nonce(self) -> str | None:
         return self.nonce
 
-    def get_auth_time(self) -> int:
-        return int(self.auth_time.timestamp())
-
-    def get_acr(self) -> str | None:
-        return self.acr
-
-    def get_amr(self) -> list[str]:
-        return list(self.amr or [])
-
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at
 

@@ -78,15 +78,7 @@ def _exchange_code(request: LeanRequest) -> LeanAnswer:
             or not _pkce_holds(claimed, verifier)
         ):
             raise FallBack
-        auth = Authentication(
-            citizen=claimed.citizen,
-            auth_time=claimed.auth_time,
-            acr=claimed.acr,
-            amr=claimed.get_amr(),
-            sid=claimed.sid,
-            grant_id=claimed.grant_id,
-            claims=claimed.claims,
-        )
+        auth = Authentication.of(claimed)
         issued = _issue(
             client, auth, "authorization_code", claimed.scope, client.check_grant_type("refresh_token"), claimed.nonce
         )
@@ -118,15 +110,7 @@ def _refresh(request: LeanRequest) -> LeanAnswer:
     try:
         if claimed is None or (claimed.refresh_expires_at is not None and claimed.refresh_expires_at <= moment):
             raise FallBack
-        auth = Authentication(
-            citizen=claimed.citizen,
-            auth_time=claimed.auth_time,
-            acr=claimed.acr,
-            amr=list(claimed.amr),
-            sid=claimed.sid,
-            grant_id=claimed.grant_id,
-            claims=claimed.claims,
-        )
+        auth = Authentication.of(claimed)
         issued = _issue(client, auth, "refresh_token", claimed.scope, True, None)
     except BaseException:
         db.session.rollback()
