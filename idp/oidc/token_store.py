@@ -14,8 +14,10 @@ finds it used. The claim commits with the new token in the caller's transaction.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -82,6 +84,8 @@ class ClaimedRefresh:
         return self.scope
 
 
+_Claimed = TypeVar("_Claimed", "ClaimedCode", "ClaimedRefresh")
+
 _CLAIM_CODE = (
     sa.update(_CODE)
     .where(
@@ -134,50 +138,25 @@ def _claim(claim: sa.Update, joined: sa.Select, params: dict) -> tuple[sa.RowMap
     return row, Citizen(**citizen)
 
 
-def claim_code(code_hash: str, client_id: str, moment: datetime) -> ClaimedCode | None:
-    """Mark the client's unused code used and return it, or None (unknown, another client's, or used)."""
-    found = _claim(_CLAIM_CODE, _CLAIM_CODE_WITH_CITIZEN, {"hash": code_hash, "client": client_id, "moment": moment})
+def _claimed(kind: type[_Claimed], found: tuple[sa.RowMapping, Citizen] | None) -> _Claimed | None:
+    """The claimed row as ``kind``: its citizen, and the columns of the same names."""
     if found is None:
         return None
     row, citizen = found
-    return ClaimedCode(
-        grant_id=row["grant_id"],
-        client_id=row["client_id"],
-        citizen=citizen,
-        redirect_uri=row["redirect_uri"],
-        scope=row["scope"],
-        nonce=row["nonce"],
-        code_challenge=row["code_challenge"],
-        code_challenge_method=row["code_challenge_method"],
-        auth_time=row["auth_time"],
-        acr=row["acr"],
-        amr=row["amr"] or [],
-        sid=row["sid"],
-        claims=row["claims"],
-        expires_at=row["expires_at"],
-    )
+    values = {field.name: row[field.name] for field in dataclasses.fields(kind) if field.name != "citizen"}
+    return kind(citizen=citizen, **{**values, "amr": values["amr"] or []})
+
+
+def claim_code(code_hash: str, client_id: str, moment: datetime) -> ClaimedCode | None:
+    """Mark the client's unused code used and return it, or None (unknown, another client's, or used)."""
+    params = {"hash": code_hash, "client": client_id, "moment": moment}
+    return _claimed(ClaimedCode, _claim(_CLAIM_CODE, _CLAIM_CODE_WITH_CITIZEN, params))
 
 
 def claim_refresh(token_hash: str, client_id: str, moment: datetime) -> ClaimedRefresh | None:
     """Mark the client's live refresh token rotated (refreshed and revoked) and return it, or None."""
-    found = _claim(
-        _CLAIM_REFRESH, _CLAIM_REFRESH_WITH_CITIZEN, {"hash": token_hash, "client": client_id, "moment": moment}
-    )
-    if found is None:
-        return None
-    row, citizen = found
-    return ClaimedRefresh(
-        grant_id=row["grant_id"],
-        client_id=row["client_id"],
-        citizen=citizen,
-        scope=row["scope"],
-        refresh_expires_at=row["refresh_expires_at"],
-        auth_time=row["auth_time"],
-        acr=row["acr"],
-        amr=row["amr"] or [],
-        sid=row["sid"],
-        claims=row["claims"],
-    )
+    params = {"hash": token_hash, "client": client_id, "moment": moment}
+    return _claimed(ClaimedRefresh, _claim(_CLAIM_REFRESH, _CLAIM_REFRESH_WITH_CITIZEN, params))
 
 
 _INSERT_TOKEN = sa.insert(_TOKEN)
