@@ -31,7 +31,7 @@ from idp.policy.limits import Limits
 from idp.store import make_store
 from idp.untrusted import JsonProvider, refuse_nul
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # No pool_pre_ping: it costs every request one more database round trip. A connection
 # that died (database restart, failover) fails the one request that meets it, which gets
@@ -45,8 +45,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     config = config or load_config()
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(PACKAGE / "templates"),
+        static_folder=str(PACKAGE / "static"),
         instance_path=str(config.data_dir),
     )
     # Werkzeug would answer a "//" in a path with a redirect of its own: an absolute URL built from
