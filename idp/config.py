@@ -207,6 +207,8 @@ class LimitsConfig:
 class ClientsConfig:
     # How long a process keeps a relying party's registration before reading it again.
     cache_seconds: int = 10
+    # Hosts a redirect URI may name with plain http besides loopback (development machines only).
+    development_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from idp.extensions import db
 from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
 from idp.models.oauth import digest
 from idp.oidc import parameters, token_store
+from idp.oidc.client_credentials import ClientCredentialsGrant
 from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
@@ -365,6 +366,7 @@ def make_server(app) -> Server:
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "authorization_code": tokens.access_token_seconds,
         "refresh_token": tokens.access_token_seconds,
+        "client_credentials": tokens.access_token_seconds,
     }
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = random_token
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = random_token
@@ -372,6 +374,7 @@ def make_server(app) -> Server:
     server.init_app(app)
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDCode(require_nonce=False)])
     server.register_grant(RefreshTokenGrant, [OpenIDRefresh()])
+    server.register_grant(ClientCredentialsGrant)
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)

@@ -108,8 +108,8 @@ def test_clients_add_prints_secret_once_and_stores_only_its_hash(env, tmp_path):
 
 
 def test_clients_add_rejects_bad_input(env):
-    assert "not an absolute" in fails(env, "clients", "add", "--name", "X", "--redirect-uri", "not a uri")
-    assert "needs --jwks" in fails(
+    assert "absolute http(s) URI" in fails(env, "clients", "add", "--name", "X", "--redirect-uri", "not a uri")
+    assert "needs jwks or jwks_uri" in fails(
         env,
         "clients",
         "add",
