@@ -104,6 +104,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     forget_on_commit(app.extensions["idp.clients"])
     app.extensions["idp.server"] = make_server(app)
 
+    from idp.api.admin import bp as admin_api_bp
     from idp.oidc.endpoints import bp as oidc_bp
     from idp.oidc.logout import bp as logout_bp
     from idp.oidc.registration import bp as registration_bp
@@ -117,6 +118,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(login_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(profile_bp)
+    app.register_blueprint(admin_api_bp)
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale
     app.register_error_handler(404, lambda e: error_page(_("Page not found"), _("Check the address."), status=404))

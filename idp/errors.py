@@ -49,7 +49,8 @@ def wait_message(seconds: int, *, network: bool = False) -> str:
 
 def for_machine() -> bool:
     """Whether this request came to an endpoint that answers JSON (RFC 6749 §5.2 errors)."""
-    return request.url_rule is not None and request.url_rule.endpoint in MACHINE_ENDPOINTS
+    endpoint = request.url_rule.endpoint if request.url_rule is not None else ""
+    return endpoint in MACHINE_ENDPOINTS or endpoint.startswith("admin_api.")  # every admin API route (idp/api)
 
 
 def bad_request(_error: Exception):

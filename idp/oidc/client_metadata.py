@@ -203,7 +203,7 @@ def apply_metadata(client: Client, data: dict, *, operator: bool = False) -> Non
         unknown = " ".join(sorted(set(scope.split()) - OPERATOR_SCOPES))
         raise RegistrationError("invalid_client_metadata", f"unknown scope: {unknown}")
     scopes = [s for s in scope.split() if operator or s in DEFAULT_SCOPE.split()]
-    if (ADMIN_SCOPE in scopes) != ("client_credentials" in grant_types):
+    if ADMIN_SCOPE in scopes and "client_credentials" not in grant_types:
         # The admin API accepts only tokens a client got for itself, never one a citizen's login carries.
         raise RegistrationError("invalid_client_metadata", f"the {ADMIN_SCOPE} scope goes with client_credentials")
     subject_type = _choice(data, "subject_type", ("pairwise", "public"), config.subject.default_type)
