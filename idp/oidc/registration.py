@@ -100,6 +100,15 @@ def manage(client_id: str):
             body = clients.update(client, data, actor=clients.SELF, replace=True)
         except RegistrationError as exc:
             return _error(exc.error, exc.description)
-    response = jsonify({**client_metadata(client), **body, "registration_client_uri": _client_uri(client)})
+    # RFC 7592 §3: the registration access token and client URI are part of every answer. Only its digest is
+    # kept, so the answer repeats the one just presented (the same token stays valid; it is not rotated).
+    response = jsonify(
+        {
+            **client_metadata(client),
+            **body,
+            "registration_access_token": presented,
+            "registration_client_uri": _client_uri(client),
+        }
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
