@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
@@ -11,7 +15,7 @@ from flask_babel import gettext as _
 
 from idp import ops
 from idp.clock import Clock, system_clock
-from idp.config import Config, load_config, load_secrets
+from idp.config import Config, ConfigError, load_config, load_secrets
 from idp.documents import DocumentRoutes
 from idp.errors import bad_request, error_page
 from idp.extensions import babel, csrf, db, migrate
@@ -43,6 +47,7 @@ POOL_RECYCLE_SECONDS = 300
 def create_app(config: Config | None = None, *, clock: Clock = system_clock, load_keys: bool = True) -> Flask:
     """Build the provider. ``load_keys=False`` serves CLI commands that run before keys exist."""
     config = config or load_config()
+    check_database_writable(config.database_url)
     app = Flask(
         __name__,
         template_folder=str(PACKAGE / "templates"),
@@ -125,6 +130,40 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_error_handler(400, bad_request)
     _wrap(app, config)
     return app
+
+
+def check_database_writable(url: str) -> None:
+    """A SQLite file we could not write would fail the first login, not start-up: stop now, saying so."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    # Where SQLite writes: the file, and its folder (the journal); a missing folder is made in the nearest one.
+    folder = path.parent if path.exists() else next(p for p in path.parents if p.exists())
+    try:
+        if path.exists():
+            path.open("r+b").close()
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"database.url: cannot write {path} ({exc.strerror}): give this user write access, or set IDP_DATABASE_URL"
+        ) from None
+
+
+def check_schema(app: Flask) -> None:
+    """Serving before ``idp db upgrade`` would fail at the first request: stop at start-up, saying what to do."""
+    wanted = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    with app.app_context():
+        try:
+            with db.engine.connect() as connection:
+                found = set(MigrationContext.configure(connection).get_current_heads())
+        except sa.exc.OperationalError:
+            found = set()
+    if found != wanted:
+        at, needed = ", ".join(sorted(found)) or "empty", ", ".join(sorted(wanted))
+        raise ConfigError(
+            f"the database is not migrated (it is at {at}, this version needs {needed}): run `idp db upgrade`"
+        )
 
 
 def _wrap(app: Flask, config: Config) -> None:

@@ -719,7 +719,12 @@ HTTP1_BUFFER_BYTES = 65_536  # request line and headers together; larger ones ge
 @_friendly
 def serve(dev: bool, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the provider."""
+    from flask import current_app
+
+    from idp.app import check_schema
+
     config = load_config()
+    check_schema(current_app)
     host = host or config.server.host
     port = port or config.server.port
     from idp import ops

@@ -11,7 +11,6 @@ an operator's decision (``idp clients add``, the admin API).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import SplitResult, urlsplit
 
@@ -19,6 +18,7 @@ from flask import current_app
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from idp.config import is_loopback
 from idp.fetch import FetchError
 from idp.models import Client
 from idp.oidc import parameters
@@ -128,20 +128,11 @@ def _refuse_plain_http(uris: list[str], name: str) -> None:
     development = current_app.config["IDP"].clients.development_hosts
     for uri in uris:
         parts = urlsplit(uri)
-        if parts.scheme == "http" and not (_is_loopback(parts.hostname or "") or parts.hostname in development):
+        if parts.scheme == "http" and not (is_loopback(parts.hostname or "") or parts.hostname in development):
             raise RegistrationError(
                 "invalid_redirect_uri" if name == "redirect_uris" else "invalid_client_metadata",
                 f"{name} must use https (plain http only on loopback): {uri}",
             )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _choice(data: dict, name: str, allowed: tuple[str, ...] | list[str], default: str | None) -> str | None:
