@@ -211,6 +211,8 @@ def create_rp(*, issuer: str, client_id: str, client_secret: str, scope: str) ->
         events = token.claims.get("events")
         if not isinstance(events, dict) or BACKCHANNEL_EVENT not in events or "nonce" in token.claims:
             raise ValueError("not a back-channel logout event")
+        if not isinstance(token.claims["sid"], str):
+            raise ValueError("sid is not a string")
         return token.claims
 
     return app

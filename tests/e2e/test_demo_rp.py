@@ -11,10 +11,14 @@ import re
 import time
 
 import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from tests.e2e.test_browser_login import demo, page  # noqa: F401 - fixtures: a provider, the demo, a browser
 
 pytestmark = pytest.mark.browser
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 def _sms_code(citizen: dict) -> str:
@@ -123,3 +127,24 @@ def test_a_cancelled_login_is_shown_as_the_error_the_service_got(demo, page):  #
     page.wait_for_url(rp_url + "/")
     assert page.locator("#error").inner_text().startswith("Innloggingen ble ikke fullført: access_denied")
     assert page.locator("#login").is_visible()
+
+
+def test_the_back_channel_receiver_refuses_what_is_not_a_logout_token_from_the_provider(demo):  # noqa: F811
+    rp_url, _citizen = demo
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "stranger"})
+    now = int(time.time())
+    forged = jwt.encode(
+        {"alg": "RS256", "kid": "stranger", "typ": "logout+jwt"},
+        {"iss": "x", "aud": "demo", "iat": now, "exp": now + 60, "jti": "j", "sid": "s", "events": {EVENT: {}}},
+        stranger,
+    )
+    for body in (
+        {},
+        {"logout_token": ""},
+        {"logout_token": "a.b.c"},
+        {"logout_token": "\u00e6" * 5000},
+        {"logout_token": forged},
+    ):
+        answer = requests.post(rp_url + "/backchannel-logout", data=body, timeout=10)
+        assert answer.status_code == 400, (body, answer.status_code)
+        assert answer.json() == {"error": "invalid_request"}
