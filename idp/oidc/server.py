@@ -177,7 +177,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 client_id=request.client.client_id,
                 citizen_id=auth.citizen.id,
                 redirect_uri=request.payload.redirect_uri or "",
-                scope=request.payload.scope or "",
+                scope=request.scope or "",  # the granted scope: those asked for that the client is registered for
                 nonce=data.get("nonce"),
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
