@@ -709,6 +709,7 @@ def sessions_end_expired() -> None:
 GRACEFUL_SECONDS = 30  # a request in flight at SIGTERM gets this long to finish
 HEADER_READ_MILLISECONDS = 10_000  # a client slower than this to send its headers is cut off
 HTTP1_BUFFER_BYTES = 65_536  # request line and headers together; larger ones get granian's own 431
+MALLOC_MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's default; setting it also turns off its raising
 
 
 @main.command("serve")
@@ -741,6 +742,11 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
     workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
     # Set before the workers import prometheus-client, so each writes its metrics to files /metrics sums.
     os.environ[ops.MULTIPROC_ENV] = ops.prepare_multiprocess_dir(config.data_dir)
+    # Each Argon2id check allocates its memory cost (19 MiB) in the thread that runs it. glibc
+    # serves a block that large with mmap and returns it, but after the first such free it raises
+    # its mmap threshold and keeps later ones in the thread's arena: with 8 threads a worker grew
+    # to 194 MiB after a run of logins. A fixed threshold stops that (118 MiB, docs/benchmarks.md).
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(MALLOC_MMAP_THRESHOLD_BYTES))
     # granian: HTTP is parsed and connections are held in Rust, so slow or idle clients cost no
     # Python thread, and a request costs a third of what gunicorn's Python HTTP layer did
     # (docs/benchmarks.md). No access log of its own: it would print query strings (login hints,
