@@ -109,7 +109,7 @@ class SessionConfig:
 @dataclass(frozen=True)
 class I18nConfig:
     default_locale: str = "nb"
-    locales: tuple[str, ...] = ("nb", "en")
+    locales: tuple[str, ...] = ("nb", "nn", "en")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 # Endpoints relying parties call from their servers: they get OAuth-style JSON errors, never a page.
 MACHINE_ENDPOINTS = frozenset(
@@ -32,18 +33,21 @@ def wait_message(seconds: int, *, network: bool = False) -> str:
     """Why the citizen must wait, and how long: the same words on every page that checks a secret."""
     minutes = max(1, -(-seconds // 60))
     if network:
-        return _(
-            "There have been too many failed attempts from your network. Wait %(minutes)s minute(s) and try again.",
-            minutes=minutes,
+        return ngettext(
+            "There have been too many failed attempts from your network. Wait %(num)d minute and try again.",
+            "There have been too many failed attempts from your network. Wait %(num)d minutes and try again.",
+            minutes,
         )
     if minutes > 120:
-        return _(
-            "There have been many failed attempts. To protect your account, wait %(hours)s hour(s) and try again.",
-            hours=-(-minutes // 60),
+        return ngettext(
+            "There have been many failed attempts. To protect your account, wait %(num)d hour and try again.",
+            "There have been many failed attempts. To protect your account, wait %(num)d hours and try again.",
+            -(-minutes // 60),
         )
-    return _(
-        "There have been several failed attempts. To protect your account, wait %(minutes)s minute(s) and try again.",
-        minutes=minutes,
+    return ngettext(
+        "There have been several failed attempts. To protect your account, wait %(num)d minute and try again.",
+        "There have been several failed attempts. To protect your account, wait %(num)d minutes and try again.",
+        minutes,
     )
 
 
