@@ -47,6 +47,7 @@ class ClaimedCode:
     amr: list[str]
     sid: str | None
     claims: dict | None
+    locale: str | None
     expires_at: datetime
 
     def get_redirect_uri(self) -> str:
@@ -76,6 +77,7 @@ class ClaimedRefresh:
     amr: list[str]
     sid: str | None
     claims: dict | None
+    locale: str | None
 
     def check_client(self, client) -> bool:
         return self.client_id == client.client_id
@@ -178,6 +180,7 @@ def insert_token(
     amr: list[str],
     sid: str | None,
     claims: dict | None,
+    locale: str | None,
 ) -> None:
     """Write a new token in the caller's transaction (committed with the claim it came from)."""
     db.session.connection().execute(
@@ -197,5 +200,6 @@ def insert_token(
             "amr": amr,
             "sid": sid,
             "claims": claims,
+            "locale": locale,
         },
     )

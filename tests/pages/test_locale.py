@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import pytest
 
-from tests.flows import authorize_params
+from tests.conftest import PASSWORD
+from tests.flows import REDIRECT_URI, authorize_params, basic, login_for_code
 
 NYNORSK_LOGIN = "Logg inn på Testtjenesten"  # the same in nb and nn: the body tells them apart
 NYNORSK_CANCEL = "Avbryt og gå tilbake til tenesta"
@@ -115,3 +118,56 @@ def test_unknown_language_switch_sets_nothing(app):
 def test_discovery_lists_the_languages(app):
     document = app.test_client().get("/.well-known/openid-configuration").get_json()
     assert document["ui_locales_supported"] == ["nb", "nn", "en"]
+
+
+def _id_token_claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def _tokens(app, code: str, **extra: str) -> dict:
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, **extra}
+    response = app.test_client().post("/token", data=form, headers=basic("rp1", "rp1-secret"))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def _userinfo(app, access_token: str) -> dict:
+    return app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).get_json()
+
+
+@pytest.mark.parametrize(("ui_locales", "expected"), [("nn", "nn"), ("en-GB", "en"), (None, "nb")])
+def test_locale_claim_says_the_language_of_the_login(app, citizen, rp, ui_locales, expected):
+    back = login_for_code(
+        app.test_client(),
+        pid=citizen.pid,
+        password=PASSWORD,
+        scope="openid profile offline_access",
+        ui_locales=ui_locales,
+        claims=json.dumps({"id_token": {"locale": None}}),
+    )
+    tokens = _tokens(app, back["code"])
+    assert _id_token_claims(tokens["id_token"])["locale"] == expected
+    assert _userinfo(app, tokens["access_token"])["locale"] == expected
+    # A refreshed token carries the same login's language.
+    refreshed = (
+        app.test_client()
+        .post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            headers=basic("rp1", "rp1-secret"),
+        )
+        .get_json()
+    )
+    assert _userinfo(app, refreshed["access_token"])["locale"] == expected
+
+
+def test_locale_claim_is_not_released_without_the_profile_scope(app, citizen, rp):
+    back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD, scope="openid email", ui_locales="nn")
+    tokens = _tokens(app, back["code"])
+    assert "locale" not in _userinfo(app, tokens["access_token"])
+    assert "locale" not in _id_token_claims(tokens["id_token"])
+
+
+def test_discovery_lists_the_locale_claim(app):
+    assert "locale" in app.test_client().get("/.well-known/openid-configuration").get_json()["claims_supported"]
