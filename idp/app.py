@@ -108,6 +108,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.oidc.endpoints import bp as oidc_bp
     from idp.oidc.logout import bp as logout_bp
     from idp.oidc.registration import bp as registration_bp
+    from idp.web.info import bp as info_bp
+    from idp.web.info import check_branding
     from idp.web.login import bp as login_bp
     from idp.web.pages import bp as pages_bp
     from idp.web.profile import bp as profile_bp
@@ -117,6 +119,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(registration_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(info_bp)
+    check_branding(config)
     app.register_blueprint(profile_bp)
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale

@@ -10,6 +10,8 @@ from flask import current_app, g, request
 
 LANGUAGE_COOKIE = "lang"  # the citizen's own choice of language, set by the language switch
 NORWEGIAN_MACROLANGUAGE = {"no": "nb"}
+# Each language's name in itself, for the language switch.
+LANGUAGE_NAMES = {"nb": "Bokmål", "nn": "Nynorsk", "en": "English"}
 # A hostile ui_locales can hold thousands of tags; a real one names a few.
 MAX_UI_LOCALES = 10
 
