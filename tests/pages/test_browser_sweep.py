@@ -15,16 +15,18 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from werkzeug.serving import make_server
 
 from idp.demo import DEMO_PASSWORD
 from idp.pid import generate_pid
-from tests.live import LiveServer, base_env, free_port, idp
+from tests.live import LiveServer, base_env, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -70,11 +72,39 @@ def screenshots_folder() -> Path:
     return folder
 
 
+def idp(env: dict[str, str], *args: str) -> str:
+    """Run an ``idp`` command in this process, as ``tests.live.idp`` does in its own: the sweep needs a dozen."""
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == 0, f"idp {' '.join(args)} failed: {result.output}"
+    return result.output
+
+
+BROKEN_PAGE = (
+    b'<!doctype html><html lang="en"><title>Broken</title><main><h1>Broken</h1>'
+    b'<img src="/x.png"><input type="text"><div style="width: 2000px">wide</div></main></html>'
+)
+
+
+def _callback(environ: dict, start_response) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    if environ["PATH_INFO"] == "/broken":  # for the test that the sweep can fail
+        return [BROKEN_PAGE]
+    return [b'<!doctype html><html lang="en"><title>Service</title><main><h1>Back at the service</h1></main></html>']
+
+
 class Site:
     """The live provider with one citizen for each state a page shows."""
 
     def __init__(self, data: Path):
-        self.rp = f"http://127.0.0.1:{free_port()}"  # nothing listens: the browser's visit there is intercepted
+        rp_port = free_port()
+        self.rp = f"http://127.0.0.1:{rp_port}"
+        # The service's callback only has to answer: the sweep ends its logins there.
+        self.rp_server = make_server("127.0.0.1", rp_port, _callback)
+        threading.Thread(target=self.rp_server.serve_forever, daemon=True).start()
         self.env = base_env(
             data,
             IDP_ASSURANCE_PASSWORD_ONLY="false",
@@ -85,7 +115,7 @@ class Site:
         )
         idp(self.env, "db", "upgrade")
         idp(self.env, "keys", "init")
-        loaded = json.loads(idp(self.env, "demo", "--rp-url", self.rp, "--json").stdout)
+        loaded = json.loads(idp(self.env, "demo", "--rp-url", self.rp, "--json"))
         self.client_id = loaded["client"]["client_id"]
         self.redirect_uri = loaded["client"]["redirect_uri"]
         self.sms_outbox = Path(loaded["sms"]["outbox"])
@@ -97,13 +127,12 @@ class Site:
                 "both": ["sms", "totp"],
                 "none": [],
                 "pin": ["pin"],
-                **{f"locked-{locale}": ["sms"] for locale in LOCALES},
-                **{f"wait-{locale}": ["sms"] for locale in LOCALES},
+                "locked": ["sms"],
+                "wait": ["sms"],  # once made to wait, every later wrong password shows the wait page again
             }.items()
         ):
             self.citizens[name] = self._citizen(number, factors)
-        for locale in LOCALES:
-            idp(self.env, "users", "lock", self.citizens[f"locked-{locale}"])
+        idp(self.env, "users", "lock", self.citizens["locked"])
         self.server = LiveServer(self.env)
         self.url = self.server.url
 
@@ -143,6 +172,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
     site = Site(tmp_path_factory.mktemp("sweep"))
     yield site
     site.server.close()
+    site.rp_server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -172,44 +202,48 @@ def _context(browser_and_axe, site: Site, locale: str, **options):
     context.add_cookies([{"name": "lang", "value": locale, "url": site.url}])
     # An init script runs in every page before its own; the page's CSP does not apply to it.
     context.add_init_script(path=str(axe))
-    # The demo relying party is not running: its callback answers here.
-    context.route(f"{site.rp}/**", lambda route: route.fulfill(status=200, content_type="text/html", body="<p>ok</p>"))
     return context
 
 
 class Sweep:
     """Checks the page a browser tab shows now, at each width, and keeps what is wrong."""
 
-    def __init__(self, page, locale: str, shots: Path):
+    def __init__(self, page, locale: str, shots: Path, *, scheme: str = "light"):
         self.page = page
         self.locale = locale
         self.shots = shots
+        self.label = locale if scheme == "light" else f"{locale}-{scheme}"
         self.problems: list[str] = []
-        self.seen: list[str] = []
 
     def check(self, name: str) -> None:
         page = self.page
-        self.seen.append(name)
         assert page.evaluate("document.documentElement.lang") == self.locale, f"{name}: page not in {self.locale}"
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
             overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
             if overflow > 0:
-                self.problems.append(f"{name} {self.locale} {width}px: scrolls sideways by {overflow}px")
+                self.problems.append(f"{name} {self.label} {width}px: scrolls sideways by {overflow}px")
             violations = page.evaluate(
                 """async (tags) => {
-                    const result = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+                    const options = {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]};
+                    const result = await axe.run(document, options);
                     const where = (v) => v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ");
                     return result.violations.map(v => `${v.id}: ${where(v)}`);
                 }""",
                 AXE_TAGS,
             )
-            self.problems += [f"{name} {self.locale} {width}px: {v}" for v in violations]
-            page.screenshot(path=str(self.shots / f"{name}-{self.locale}-{width}.png"), full_page=True)
+            self.problems += [f"{name} {self.label} {width}px: {v}" for v in violations]
+            page.screenshot(path=str(self.shots / f"{name}-{self.label}-{width}.png"), full_page=True)
+
+
+def _click(page, selector: str) -> None:
+    """Click and wait for the page it leads to: the checks must not run on the page being left."""
+    with page.expect_navigation():
+        page.locator(selector).first.click()
 
 
 def _submit(page) -> None:
-    page.locator("main form button.primary").first.click()
+    _click(page, "main form button.primary")
 
 
 def _password(page, pid: str, password: str = DEMO_PASSWORD) -> None:
@@ -228,11 +262,12 @@ def _visit(sweep: Sweep, site: Site, steps: list[tuple[str, Callable[[], None]]]
         sweep.check(name)
 
 
-@pytest.mark.parametrize("locale", LOCALES)
-def test_every_hosted_page(site, browser, shots, locale):
-    context = _context(browser, site, locale)
+# Every language in the light scheme, and one in the dark: colour contrast is checked in both.
+@pytest.mark.parametrize(("locale", "scheme"), [*((locale, "light") for locale in LOCALES), ("nn", "dark")])
+def test_every_hosted_page(site, browser, shots, locale, scheme):
+    context = _context(browser, site, locale, color_scheme=scheme)
     page = context.new_page()
-    sweep = Sweep(page, locale, shots)
+    sweep = Sweep(page, locale, shots, scheme=scheme)
     try:
         # Pages about the service, and errors.
         _visit(sweep, site, [
@@ -263,9 +298,9 @@ def test_every_hosted_page(site, browser, shots, locale):
             ("profile-totp", lambda: page.goto(site.url + "/profile/totp")),
             ("profile-confirm-phone", lambda: (page.goto(site.url + "/profile"),
                                                page.fill("input[name=phone]", "91234568"),
-                                               page.locator("form[action$='/profile/phone'] button").click())),
+                                               _click(page, "form[action$='/profile/phone'] button"))),
             ("profile-confirm-remove", lambda: (page.goto(site.url + "/profile"),
-                                                page.locator("form[action$='/profile/remove'] button").first.click())),
+                                                _click(page, "form[action$='/profile/remove'] button"))),
             ("logout-confirm", lambda: page.goto(site.url + "/logout")),
             ("logged-out", lambda: _submit(page)),
         ])  # fmt: skip
@@ -275,8 +310,8 @@ def test_every_hosted_page(site, browser, shots, locale):
             ("choose", lambda: (_start_login(page, site), _password(page, site.citizens["both"]))),
             ("unmet", lambda: (_start_login(page, site), _password(page, site.citizens["none"]))),
             ("pin-phased-out", lambda: (_start_login(page, site), _password(page, site.citizens["pin"]))),
-            ("locked", lambda: (_start_login(page, site), _password(page, site.citizens[f"locked-{locale}"]))),
-            ("wait", lambda: _until_wait(page, site, site.citizens[f"wait-{locale}"])),
+            ("locked", lambda: (_start_login(page, site), _password(page, site.citizens["locked"]))),
+            ("wait", lambda: _until_wait(page, site, site.citizens["wait"])),
         ])  # fmt: skip
     finally:
         context.close()
@@ -321,5 +356,22 @@ def test_keyboard_only_login(site, browser):
         page.keyboard.press("Enter")
         page.wait_for_url(f"{site.rp}/**")
         assert "code=" in page.url
+    finally:
+        context.close()
+
+
+def test_the_sweep_sees_a_broken_page(site, browser, shots):
+    """The checks themselves: an image without alt text, an unlabelled field and a too wide block are caught."""
+    context = _context(browser, site, "en")
+    try:
+        page = context.new_page()
+        page.goto(site.rp + "/broken")
+        sweep = Sweep(page, "en", shots)
+        sweep.check("broken")
+        found = "\n".join(sweep.problems)
+        assert "image-alt" in found
+        assert "label" in found
+        for width in WIDTHS:
+            assert f"broken en {width}px: scrolls sideways" in found
     finally:
         context.close()
