@@ -84,7 +84,7 @@ def idp(env: dict[str, str], *args: str) -> str:
 
 
 BROKEN_PAGE = (
-    b'<!doctype html><html lang="en"><title>Broken</title><main><h1>Broken</h1>'
+    b'<!doctype html><html lang="nb"><title>Broken</title><main><h1>Feil</h1><p>Go back and try again.</p>'
     b'<img src="/x.png"><input type="text"><div style="width: 2000px">wide</div></main></html>'
 )
 
@@ -205,6 +205,18 @@ def _context(browser_and_axe, site: Site, locale: str, **options):
     return context
 
 
+def _english_sentences() -> frozenset[str]:
+    """The catalogue's English source texts of three words or more, placeholders left out."""
+    from babel.messages.pofile import read_po
+
+    with (HERE.parent.parent / "idp/translations/en/LC_MESSAGES/messages.po").open("rb") as handle:
+        ids = [i for m in read_po(handle) if m.id for i in (m.id if isinstance(m.id, tuple) else (m.id,))]
+    return frozenset(i for i in ids if "%" not in i and len(i.split()) >= 3)
+
+
+ENGLISH = _english_sentences()
+
+
 class Sweep:
     """Checks the page a browser tab shows now, at each width, and keeps what is wrong."""
 
@@ -218,6 +230,9 @@ class Sweep:
     def check(self, name: str) -> None:
         page = self.page
         assert page.evaluate("document.documentElement.lang") == self.locale, f"{name}: page not in {self.locale}"
+        if self.locale != "en":
+            text = page.inner_text("body")
+            self.problems += [f"{name} {self.label}: English text {e!r}" for e in sorted(ENGLISH) if e in text]
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
             overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
@@ -361,17 +376,19 @@ def test_keyboard_only_login(site, browser):
 
 
 def test_the_sweep_sees_a_broken_page(site, browser, shots):
-    """The checks themselves: an image without alt text, an unlabelled field and a too wide block are caught."""
-    context = _context(browser, site, "en")
+    """The checks themselves: an image without alt text, an unlabelled field, a too wide block and English
+    on a Norwegian page are caught."""
+    context = _context(browser, site, "nb")
     try:
         page = context.new_page()
         page.goto(site.rp + "/broken")
-        sweep = Sweep(page, "en", shots)
+        sweep = Sweep(page, "nb", shots)
         sweep.check("broken")
         found = "\n".join(sweep.problems)
         assert "image-alt" in found
         assert "label" in found
+        assert "English text 'Go back and try again.'" in found
         for width in WIDTHS:
-            assert f"broken en {width}px: scrolls sideways" in found
+            assert f"broken nb {width}px: scrolls sideways" in found
     finally:
         context.close()
