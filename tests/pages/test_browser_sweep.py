@@ -344,18 +344,19 @@ def _until_wait(page, site: Site, pid: str) -> None:
 
 
 def test_keyboard_only_login(site, browser):
-    """A citizen without a mouse: Tab to each field and button, Enter to send, all the way back to the service."""
+    """A citizen without a mouse: Tab to each field and button, each visibly focused, Enter to send,
+    all the way back to the service."""
     context = _context(browser, site, "nn")
     page = context.new_page()
     try:
         _start_login(page, site)
-        focused = []
 
         def tab_to(selector: str) -> None:
             for _ in range(30):
                 page.keyboard.press("Tab")
                 if page.evaluate("(s) => document.activeElement.matches(s)", selector):
-                    focused.append(selector)
+                    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+                    assert outline != "none", f"{selector} shows no focus"
                     return
             raise AssertionError(f"Tab never reaches {selector}")
 
