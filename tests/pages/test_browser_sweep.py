@@ -277,10 +277,20 @@ def _visit(sweep: Sweep, site: Site, steps: list[tuple[str, Callable[[], None]]]
         sweep.check(name)
 
 
-# Every language in the light scheme, and one in the dark: colour contrast is checked in both.
-@pytest.mark.parametrize(("locale", "scheme"), [*((locale, "light") for locale in LOCALES), ("nn", "dark")])
+# Every language in the light scheme; one in the dark (colour contrast is checked there too) and one in
+# forced colours (Windows high contrast), where the page must keep every boundary and still reflow.
+SCHEMES = {
+    "light": {"color_scheme": "light"},
+    "dark": {"color_scheme": "dark"},
+    "forced": {"color_scheme": "light", "forced_colors": "active"},
+}
+
+
+@pytest.mark.parametrize(
+    ("locale", "scheme"), [*((locale, "light") for locale in LOCALES), ("nn", "dark"), ("nb", "forced")]
+)
 def test_every_hosted_page(site, browser, shots, locale, scheme):
-    context = _context(browser, site, locale, color_scheme=scheme)
+    context = _context(browser, site, locale, **SCHEMES[scheme])
     page = context.new_page()
     sweep = Sweep(page, locale, shots, scheme=scheme)
     try:
