@@ -403,3 +403,22 @@ def test_the_sweep_sees_a_broken_page(site, browser, shots):
             assert f"broken nb {width}px: scrolls sideways" in found
     finally:
         context.close()
+
+
+def test_language_switched_mid_login_holds_to_the_end(site, browser):
+    """The service asks for nynorsk; the citizen switches to English on the login page and keeps it."""
+    context = _context(browser, site, "nb")
+    page = context.new_page()
+    try:
+        page.goto(site.authorize_url() + "&ui_locales=nn")
+        assert page.evaluate("document.documentElement.lang") == "nn"
+        _click(page, "nav.languages a[lang=en]")
+        assert page.evaluate("document.documentElement.lang") == "en"
+        _password(page, site.sms)
+        assert page.evaluate("document.documentElement.lang") == "en"
+        page.fill("input[name=code]", site.last_sms_code())
+        _submit(page)
+        assert page.url.startswith(site.redirect_uri + "?")
+        assert "code=" in page.url
+    finally:
+        context.close()
