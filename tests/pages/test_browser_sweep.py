@@ -108,6 +108,8 @@ class Site:
         self.env = base_env(
             data,
             IDP_ASSURANCE_PASSWORD_ONLY="false",
+            # Every pass sends codes from 127.0.0.1; the per-network limit is tested in tests/mfa.
+            IDP_LIMITS_IP_CODES_SENT="100000",
             IDP_BRANDING_NAME="Demo-ID",
             IDP_BRANDING_SUPPORT_EMAIL="brukerstotte@id.example",
             IDP_BRANDING_SUPPORT_PHONE="+47 800 00 000",
