@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Flask, current_app, g, request
+from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -21,6 +21,7 @@ from idp.errors import bad_request, error_page
 from idp.extensions import babel, csrf, db, migrate
 from idp.fetch import Fetcher
 from idp.hosts import TrustedHosts
+from idp.locales import select_locale
 from idp.mfa.chain import Chain, load_factors
 from idp.mfa.gateways.letter import make_letter_gateway
 from idp.mfa.password import make_hasher
@@ -83,7 +84,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=select_locale)
 
     levels = Levels(tuple(config.assurance.levels))
     policy = AssurancePolicy(config, levels)
@@ -114,6 +115,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.oidc.endpoints import bp as oidc_bp
     from idp.oidc.logout import bp as logout_bp
     from idp.oidc.registration import bp as registration_bp
+    from idp.web.info import bp as info_bp
+    from idp.web.info import check_branding
     from idp.web.login import bp as login_bp
     from idp.web.pages import bp as pages_bp
     from idp.web.profile import bp as profile_bp
@@ -123,6 +126,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(registration_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(info_bp)
+    check_branding(config)
     app.register_blueprint(profile_bp)
     app.register_blueprint(admin_api_bp)
     ops.init_app(app, config)
@@ -201,18 +206,6 @@ class _SessionCookies(SecureCookieSessionInterface):
         if made is None or made[0] != keys:
             self._made = made = (keys, super().get_signing_serializer(app))
         return made[1]
-
-
-def _select_locale() -> str:
-    locales = current_app.config["IDP"].i18n.locales
-    chosen = request.args.get("lang") or request.cookies.get("lang")
-    if chosen in locales:
-        return chosen
-    # ui_locales (OIDC Core §3.1.2.1) from the request, or from the login transaction a page loaded.
-    for wanted in (request.values.get("ui_locales") or g.get("ui_locales") or "").split():
-        if wanted.split("-")[0] in locales:
-            return wanted.split("-")[0]
-    return request.accept_languages.best_match(locales) or current_app.config["IDP"].i18n.default_locale
 
 
 def security_headers(config: Config) -> list[tuple[str, str]]:

@@ -110,7 +110,7 @@ class SessionConfig:
 @dataclass(frozen=True)
 class I18nConfig:
     default_locale: str = "nb"
-    locales: tuple[str, ...] = ("nb", "en")
+    locales: tuple[str, ...] = ("nb", "nn", "en")
 
 
 @dataclass(frozen=True)
@@ -234,6 +234,17 @@ class FetchConfig:
 
 
 @dataclass(frozen=True)
+class BrandingConfig:
+    """Who runs the provider, as the pages show it: name, logo and how to reach user support."""
+
+    name: str = "ID"
+    logo: str = ""  # an SVG or PNG file, relative to the config file; empty: the built-in mark
+    support_email: str = ""
+    support_phone: str = ""
+    support_hours: str = ""  # e.g. "08:00–15:30", shown as "weekdays <hours>" in the page's language
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -254,6 +265,7 @@ class Config:
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    branding: BrandingConfig = field(default_factory=BrandingConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property

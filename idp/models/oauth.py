@@ -130,6 +130,7 @@ class AuthorizationCode(db.Model):
     acr: Mapped[str | None] = mapped_column(sa.String(64))
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     sid: Mapped[str | None] = mapped_column(sa.String(64))
+    locale: Mapped[str | None] = mapped_column(sa.String(16))  # the login's language, for the `locale` claim
     # The `claims` request parameter (OIDC Core §5.5), validated, for the ID token and userinfo.
     claims: Mapped[dict | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -162,6 +163,7 @@ class Token(db.Model):
     acr: Mapped[str | None] = mapped_column(sa.String(64))
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     sid: Mapped[str | None] = mapped_column(sa.String(64))
+    locale: Mapped[str | None] = mapped_column(sa.String(16))  # the login's language, for the `locale` claim
     claims: Mapped[dict | None] = mapped_column(sa.JSON)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when this refresh token was exchanged for a new one (rotation).

@@ -56,6 +56,7 @@ class Authentication:
     sid: str | None
     grant_id: str
     claims: dict | None = None  # the `claims` request parameter (OIDC Core §5.5)
+    locale: str | None = None  # the language the login pages were in
 
     @classmethod
     def of(cls, claimed: token_store.ClaimedCode | token_store.ClaimedRefresh) -> Authentication:
@@ -68,6 +69,7 @@ class Authentication:
             sid=claimed.sid,
             grant_id=claimed.grant_id,
             claims=claimed.claims,
+            locale=claimed.locale,
         )
 
     @classmethod
@@ -80,6 +82,7 @@ class Authentication:
             session.sid,
             secrets.token_urlsafe(16),
             claims,
+            session.locale,
         )
 
 
@@ -140,6 +143,7 @@ def store_token(token: dict, *, client: Client, auth: Authentication) -> None:
         amr=auth.amr,
         sid=auth.sid,
         claims=auth.claims,
+        locale=auth.locale,
     )
 
 
@@ -187,6 +191,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 amr=auth.amr,
                 sid=auth.sid,
                 claims=auth.claims,
+                locale=auth.locale,
                 expires_at=now() + timedelta(seconds=lifetime),
             )
         )
