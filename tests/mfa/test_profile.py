@@ -18,13 +18,13 @@ from tests.mfa.flows import AFTER_CUTOFF, BEFORE_CUTOFF, hidden, password_step, 
 def _profile(client, citizen, outbox):
     """Log in to the profile through the hosted login with password + SMS; returns the profile page's HTML."""
     start = client.get("/profile")
-    assert start.status_code == 302 and start.location.endswith("/profile/login")
+    assert start.status_code in (302, 303) and start.location.endswith("/profile/login")
     login = client.get(start.location)
     response = submit_password(client, login.location, pid=citizen.pid)
     tx = tx_of(response.location)
     client.get(response.location)
     done = submit_code(client, tx, outbox.last_code())
-    assert done.status_code == 302 and done.location.endswith("/profile")
+    assert done.status_code in (302, 303) and done.location.endswith("/profile")
     page = client.get("/profile")
     assert page.status_code == 200
     return page.get_data(as_text=True)
@@ -132,7 +132,7 @@ def test_change_password(app, citizen, rp, outbox):
         data={"csrf_token": token, "current": PASSWORD, "new": "nytt-passord-9", "repeat": "nytt-passord-9"},
     )
     assert "Your password is changed" in done.get_data(as_text=True)
-    assert password_step(app.test_client(), citizen, password="nytt-passord-9").status_code == 302
+    assert password_step(app.test_client(), citizen, password="nytt-passord-9").status_code in (302, 303)
 
 
 def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outbox, clock, tmp_path):
@@ -203,9 +203,9 @@ def test_a_low_session_must_step_up_before_changing_strong_factors(app, citizen,
     submit_code(client, tx, dict(codes)[number])
     # Password + PIN is low; this citizen can reach substantial, so the profile asks for SMS first.
     start = client.get("/profile")
-    assert start.status_code == 302 and "acr=idporten-loa-substantial" in start.location
+    assert start.status_code in (302, 303) and "acr=idporten-loa-substantial" in start.location
     step_up = client.get(client.get(start.location).location)
-    assert step_up.status_code == 302 and step_up.location.startswith("/login/step")
+    assert step_up.status_code in (302, 303) and step_up.location.startswith("/login/step")
     tx = tx_of(step_up.location)
     client.get(step_up.location)
     assert submit_code(client, tx, outbox.last_code()).location.endswith("/profile")
