@@ -22,11 +22,11 @@ from idp.mfa.factor import Factor, TryLater
 from idp.mfa.gateways.sms import GatewayError
 from idp.models import Citizen, CitizenStatus
 from idp.policy.limits import Attempt
-from idp.policy.requirement import SessionFacts, can_step_up
+from idp.policy.requirement import Requirement, SessionFacts, can_step_up
 from idp.sessions import current_session, start_session
 from idp.transactions import LoginTransaction
 from idp.web import notices
-from idp.web.forms import CancelForm, ChooseForm, LoginForm
+from idp.web.forms import CancelForm, ChooseForm, LoginForm, number_and_password_errors
 
 bp = Blueprint("login", __name__, url_prefix="/login")
 
@@ -83,7 +83,15 @@ def _halted(tx: LoginTransaction):
         return render("login/wait.html", tx, 429, message=message, known_device_hint=hint)
     if halt["page"] == "locked":
         return render("login/locked.html", tx, 403)
-    return render("login/phased_out.html", tx, 403, factor=_chain().factors[halt["factor"]])
+    citizen = db.session.get(Citizen, tx.step.get("citizen_id"))
+    factor = _chain().factors[halt["factor"]]
+    return render("login/phased_out.html", tx, 403, factor=factor, stranded=_stranded(citizen))
+
+
+def _stranded(citizen: Citizen | None) -> bool:
+    """Whether no factor the citizen has logs in any more: Min profil would refuse them, an activation letter not."""
+    lowest = current_app.extensions["idp.levels"].order[0]
+    return citizen is not None and not _chain().options(citizen, Requirement(min_acr=lowest), now())
 
 
 def _wait(seconds: int, scope: str) -> dict:
@@ -118,36 +126,13 @@ def start():
     return render("login.html", tx, 400 if errors else 200, form=form, errors=errors)
 
 
-def _password_errors(form: LoginForm) -> dict[str, dict]:
-    """What is wrong with the form as sent, field by field, before any secret is checked.
-
-    A number that is not a national identity number cannot have an account, so saying so
-    tells nothing about who has one; no password is checked for it.
-    """
-    if not form.validate() and "csrf_token" in form.errors:
-        return {"form": notices.notice("expired_form")}
-    errors = {}
-    typed = "".join((form.pid.data or "").split())
-    if not typed:
-        errors["pid"] = notices.notice("pid_missing")
-    elif not (len(typed) == 11 and typed.isascii() and typed.isdigit()):
-        errors["pid"] = notices.notice("pid_malformed")
-    elif accounts.valid_pid(typed) is None:
-        errors["pid"] = notices.notice("pid_invalid")
-    if not form.password.data:
-        errors["password"] = notices.notice("password_missing")
-    elif "password" in form.errors:
-        errors["form"] = notices.notice("wrong_password")  # longer than any password can be
-    return errors
-
-
 @bp.post("")
 def submit_password():
     tx = _load_tx()
     if tx is None:
         return login_expired_page()
     form = LoginForm()
-    tx.step["errors"] = _password_errors(form)
+    tx.step["errors"] = number_and_password_errors(form) or {}
     if tx.step["errors"]:
         return _again(tx, "login.start")
     pid, citizen = accounts.find_citizen(form.pid.data)
@@ -410,7 +395,14 @@ def _unmet(tx: LoginTransaction, citizen: Citizen, following: Next):
         phased_out=[f.name for f in following.phased_out],
     )
     db.session.commit()
-    return render("login/unmet.html", tx, 403, phased_out=following.phased_out, required=tx.requirement.min_acr)
+    return render(
+        "login/unmet.html",
+        tx,
+        403,
+        phased_out=following.phased_out,
+        required=tx.requirement.min_acr,
+        stranded=_stranded(citizen),
+    )
 
 
 def _phased_out(tx: LoginTransaction, citizen: Citizen, factor: Factor):

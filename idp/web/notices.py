@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -41,10 +42,8 @@ MESSAGES: dict[str, Callable[[int], str]] = {
     "resend_wait": lambda s: ngettext(
         "You can ask for a new code in %(num)s second.", "You can ask for a new code in %(num)s seconds.", s
     ),
-    "sends_used": lambda s: ngettext(
-        "You have asked for as many codes as one login allows. Start the login again in %(num)s minute.",
-        "You have asked for as many codes as one login allows. Start the login again in %(num)s minutes.",
-        _minutes(s),
+    "sends_used": lambda _s: _(
+        "You have asked for as many codes as one login allows. Use the last code you got, or cancel and log in again."
     ),
     "codes_account": lambda s: ngettext(
         "Many codes have been sent for your account. You can ask for a new code in %(num)s minute.",
@@ -57,6 +56,24 @@ MESSAGES: dict[str, Callable[[int], str]] = {
         _minutes(s),
     ),
     "send_failed": lambda _s: _("Sending the code failed. Try again in a little while."),
+    "phone_missing": lambda _s: _("Type a mobile number."),
+    "phone_invalid": lambda _s: _(
+        "That is not a mobile number we can send to. Type 8 digits, or + and the country code."
+    ),
+    "not_enrollable": lambda _s: _("That way of logging in can no longer be set up."),
+    "not_removed": lambda _s: _("That could not be removed."),
+    "not_chosen": lambda _s: _("That could not be chosen."),
+    "current_missing": lambda _s: _("Type your current password."),
+    "new_missing": lambda _s: _("Type a new password."),
+    "repeat_missing": lambda _s: _("Type the new password once more."),
+    "current_wrong": lambda _s: _("The current password is wrong."),
+    "repeat_differs": lambda _s: _("The new passwords are not the same."),
+    "new_too_short": lambda _s: _(
+        "The new password must have at least %(n)s characters.", n=current_app.config["IDP"].passwords.min_length
+    ),
+    "activation_code_missing": lambda _s: _("Type the activation code from the letter."),
+    "wrong_activation": lambda _s: _("The national identity number, the password or the activation code is wrong."),
+    "no_address": lambda _s: _("We have no postal address for you. Contact user support."),
     "wait": lambda s: wait_message(s),
     "wait_network": lambda s: wait_message(s, network=True),
 }

@@ -39,16 +39,22 @@ def test_change_phone_confirmed_by_code(app, citizen, rp, outbox):
     _with_sms(citizen)
     client = app.test_client()
     html = _profile(client, citizen, outbox)
-    assert "Recent logins" in html and "idporten-loa-substantial" in html
-    page = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"})
+    assert "Recent logins" in html and '<td class="level">Substantial</td>' in html
+    page = client.post(
+        "/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"}, follow_redirects=True
+    )
     assert page.status_code == 200
     assert outbox.messages()[-1]["to"] == "+4798765432"
     confirm = page.get_data(as_text=True)
-    wrong = client.post("/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": "x"})
+    wrong = client.post(
+        "/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": "x"}, follow_redirects=True
+    )
     assert wrong.status_code == 400
     assert enrolment(citizen, "sms").phone == "+4791234567"
     done = client.post(
-        "/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()}
+        "/profile/phone/confirm",
+        data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()},
+        follow_redirects=True,
     )
     assert "Codes by SMS are turned on" in done.get_data(as_text=True)
     db.session.expire_all()
@@ -62,11 +68,18 @@ def test_enrol_totp_with_qr(app, citizen, rp, outbox, clock):
     _profile(client, citizen, outbox)
     page = client.get("/profile/totp").get_data(as_text=True)
     assert 'src="data:image/svg+xml' in page
-    secret = re.search(r"<code>([A-Z2-7]+)</code>", page).group(1)
+    secret = re.search(r"secret=([A-Z2-7]+)", page).group(1)
+    # The key by hand, in groups of four; and a link that opens the authenticator app on this phone.
+    assert re.search(r"<span>[A-Z2-7]{4}</span> <span>[A-Z2-7]{4}</span>", page)
+    assert re.search(r'href="otpauth://totp/[^"]*secret=' + secret, page)
     code = pyotp.TOTP(secret).at(clock())
-    wrong = client.post("/profile/totp", data={"csrf_token": hidden(page, "csrf_token"), "code": "000000"})
+    wrong = client.post(
+        "/profile/totp", data={"csrf_token": hidden(page, "csrf_token"), "code": "000000"}, follow_redirects=True
+    )
     assert wrong.status_code == 400
-    done = client.post("/profile/totp", data={"csrf_token": hidden(page, "csrf_token"), "code": code})
+    done = client.post(
+        "/profile/totp", data={"csrf_token": hidden(page, "csrf_token"), "code": code}, follow_redirects=True
+    )
     assert "authenticator app is set up" in done.get_data(as_text=True)
     db.session.expire_all()
     assert app.extensions["idp.chain"].factors["totp"].secret_of(enrolment(citizen, "totp")) == secret
@@ -79,11 +92,15 @@ def test_removing_the_last_substantial_factor_needs_confirmation(app, citizen, r
     _with_sms(citizen)
     client = app.test_client()
     html = _profile(client, citizen, outbox)
-    ask = client.post("/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms"})
+    ask = client.post(
+        "/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms"}, follow_redirects=True
+    )
     assert "Remove it anyway" in ask.get_data(as_text=True)
     assert enrolment(citizen, "sms") is not None
     done = client.post(
-        "/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms", "confirm": "yes"}
+        "/profile/remove",
+        data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms", "confirm": "yes"},
+        follow_redirects=True,
     )
     assert done.status_code == 200
     db.session.expire_all()
@@ -106,11 +123,23 @@ def test_removing_one_of_two_and_preferring(app, citizen, rp, outbox):
     client.get(f"/login/step?tx={tx}")
     assert submit_code(client, tx, outbox.last_code()).location.endswith("/profile")
     html = client.get("/profile").get_data(as_text=True)
-    preferred = client.post("/profile/preferred", data={"csrf_token": hidden(html, "csrf_token"), "factor": "totp"})
+    preferred = client.post(
+        "/profile/preferred", data={"csrf_token": hidden(html, "csrf_token"), "factor": "totp"}, follow_redirects=True
+    )
     assert "Your choice is saved" in preferred.get_data(as_text=True)
     assert [row.name for row in enrolments(citizen) if row.preferred] == ["totp"]
-    removed = client.post("/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms"})
-    assert "was removed" in removed.get_data(as_text=True)  # TOTP still reaches substantial: no question
+    ask = client.post(
+        "/profile/remove", data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms"}, follow_redirects=True
+    )
+    # Always asked first; no warning, TOTP still reaches substantial.
+    assert "Remove it</button>" in ask.get_data(as_text=True) and "Remove it anyway" not in ask.get_data(as_text=True)
+    assert enrolment(citizen, "sms") is not None
+    removed = client.post(
+        "/profile/remove",
+        data={"csrf_token": hidden(html, "csrf_token"), "factor": "sms", "confirm": "yes"},
+        follow_redirects=True,
+    )
+    assert "was removed" in removed.get_data(as_text=True)
 
 
 def test_change_password(app, citizen, rp, outbox):
@@ -121,15 +150,19 @@ def test_change_password(app, citizen, rp, outbox):
     wrong = client.post(
         "/profile/password",
         data={"csrf_token": token, "current": "nope", "new": "nytt-passord-9", "repeat": "nytt-passord-9"},
+        follow_redirects=True,
     )
     assert "current password is wrong" in wrong.get_data(as_text=True)
     short = client.post(
-        "/profile/password", data={"csrf_token": token, "current": PASSWORD, "new": "kort", "repeat": "kort"}
+        "/profile/password",
+        data={"csrf_token": token, "current": PASSWORD, "new": "kort", "repeat": "kort"},
+        follow_redirects=True,
     )
     assert "at least 8" in short.get_data(as_text=True)
     done = client.post(
         "/profile/password",
         data={"csrf_token": token, "current": PASSWORD, "new": "nytt-passord-9", "repeat": "nytt-passord-9"},
+        follow_redirects=True,
     )
     assert "Your password is changed" in done.get_data(as_text=True)
     assert password_step(app.test_client(), citizen, password="nytt-passord-9").status_code in (302, 303)
@@ -143,7 +176,9 @@ def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outb
     client = app.test_client()
     page = client.get("/profile/activation").get_data(as_text=True)
     ordered = client.post(
-        "/profile/activation", data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD}
+        "/profile/activation",
+        data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD},
+        follow_redirects=True,
     )
     assert "on its way" in ordered.get_data(as_text=True)
     [letter] = (tmp_path / "letters").glob("*-activation-*.txt")
@@ -151,37 +186,50 @@ def test_activation_letter_brings_a_pin_only_citizen_back(app, citizen, rp, outb
     assert "Storgata 1" in text
     code = re.search(r"\d{4}-\d{4}-\d{4}", text).group(0)
     again = client.post(
-        "/profile/activation", data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD}
+        "/profile/activation",
+        data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD},
+        follow_redirects=True,
     )
-    assert again.status_code == 400 and "already sent" in again.get_data(as_text=True)
+    assert "already sent" in again.get_data(as_text=True)
     page = client.get("/profile/activate").get_data(as_text=True)
     token = hidden(page, "csrf_token")
     bad = client.post(
         "/profile/activate",
         data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": "0000-0000-0000"},
+        follow_redirects=True,
     )
     assert bad.status_code == 400
     good = client.post(
-        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
+        "/profile/activate",
+        data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code},
+        follow_redirects=True,
     )
     html = good.get_data(as_text=True)
     assert "grant" not in html  # the activation grant rides in the HttpOnly session cookie, never a URL
     # Another browser, without that cookie, gets nothing from the setup pages.
     stranger = app.test_client()
     own_token = hidden(stranger.get("/profile/activate").get_data(as_text=True), "csrf_token")
-    refused = stranger.post("/profile/activate/phone", data={"csrf_token": own_token, "phone": "+4791112222"})
+    refused = stranger.post(
+        "/profile/activate/phone", data={"csrf_token": own_token, "phone": "+4791112222"}, follow_redirects=True
+    )
     assert "expired" in refused.get_data(as_text=True)
     action = re.search(r'action="([^"]*activate/phone[^"]*)"', html).group(1).replace("&amp;", "&")
-    confirm = client.post(action, data={"csrf_token": token, "phone": "+4791112222"})
+    confirm = client.post(action, data={"csrf_token": token, "phone": "+4791112222"}, follow_redirects=True)
     confirm_html = confirm.get_data(as_text=True)
     action = re.search(r'action="([^"]*activate/confirm[^"]*)"', confirm_html).group(1).replace("&amp;", "&")
-    wrong = client.post(action, data={"csrf_token": token, "code": "00000" if outbox.last_code() != "00000" else "1"})
-    assert wrong.status_code == 400 and "activate/phone" in wrong.get_data(as_text=True)  # may try again
-    done = client.post(action, data={"csrf_token": token, "code": outbox.last_code()})
+    wrong = client.post(
+        action,
+        data={"csrf_token": token, "code": "00000" if outbox.last_code() != "00000" else "1"},
+        follow_redirects=True,
+    )
+    assert wrong.status_code == 400 and 'name="code"' in wrong.get_data(as_text=True)  # may try again
+    done = client.post(action, data={"csrf_token": token, "code": outbox.last_code()}, follow_redirects=True)
     assert "Codes by SMS are turned on" in done.get_data(as_text=True)
     # The letter's code is spent; the citizen now logs in with password + SMS.
     reuse = client.post(
-        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
+        "/profile/activate",
+        data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code},
+        follow_redirects=True,
     )
     assert reuse.status_code == 400
     db.session.expire_all()
@@ -223,10 +271,14 @@ def test_pin_only_citizen_may_add_sms_from_a_low_session(app, citizen, rp, outbo
     number = int(re.search(r"PIN code number (\d+)", client.get(response.location).get_data(as_text=True))[1])
     assert submit_code(client, tx, dict(codes)[number]).location.endswith("/profile")
     html = client.get("/profile").get_data(as_text=True)
-    page = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "91234567"})
+    page = client.post(
+        "/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "91234567"}, follow_redirects=True
+    )
     confirm = page.get_data(as_text=True)
     client.post(
-        "/profile/phone/confirm", data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()}
+        "/profile/phone/confirm",
+        data={"csrf_token": hidden(confirm, "csrf_token"), "code": outbox.last_code()},
+        follow_redirects=True,
     )
     db.session.expire_all()
     assert enrolment(citizen, "sms").phone == "+4791234567"
@@ -238,18 +290,21 @@ def test_activation_letter_can_set_up_an_authenticator_app(app, citizen, rp, clo
     client.post(
         "/profile/activation",
         data={"csrf_token": hidden(page, "csrf_token"), "pid": citizen.pid, "password": PASSWORD},
+        follow_redirects=True,
     )
     [letter] = (tmp_path / "letters").glob("*-activation-*.txt")
     code = re.search(r"\d{4}-\d{4}-\d{4}", letter.read_text()).group(0)
     page = client.get("/profile/activate").get_data(as_text=True)
     token = hidden(page, "csrf_token")
     html = client.post(
-        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code}
+        "/profile/activate",
+        data={"csrf_token": token, "pid": citizen.pid, "password": PASSWORD, "code": code},
+        follow_redirects=True,
     ).get_data(as_text=True)
     link = re.search(r'href="([^"]*activate/totp[^"]*)"', html).group(1).replace("&amp;", "&")
     setup = client.get(link).get_data(as_text=True)
-    secret = re.search(r"<code>([A-Z2-7]+)</code>", setup).group(1)
-    done = client.post(link, data={"csrf_token": token, "code": pyotp.TOTP(secret).at(clock())})
+    secret = re.search(r"secret=([A-Z2-7]+)", setup).group(1)
+    done = client.post(link, data={"csrf_token": token, "code": pyotp.TOTP(secret).at(clock())}, follow_redirects=True)
     assert "Your authenticator app is set up" in done.get_data(as_text=True)
     assert client.get(link).status_code == 400  # the grant is spent
     db.session.expire_all()
@@ -277,6 +332,8 @@ def test_no_enrolment_after_enrol_until(app, citizen, rp, outbox, monkeypatch):
     assert client.get("/profile/totp").status_code == 403
     sent = len(outbox.messages())
     monkeypatch.setitem(rules, "sms", FactorRule("sms", rules["sms"].level, enrol_until=date(2020, 1, 1)))
-    refused = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"})
-    assert refused.status_code == 403
+    refused = client.post(
+        "/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"}, follow_redirects=True
+    )
+    assert refused.status_code == 400 and "can no longer be set up" in refused.get_data(as_text=True)
     assert len(outbox.messages()) == sent

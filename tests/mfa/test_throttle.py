@@ -201,7 +201,9 @@ def _activation_sequence(app, clock, pid: str, verifications) -> list[tuple]:
     steps = []
     for path, data in [("/profile/activation", {})] * 2 + [("/profile/activate", {"code": "1234-5678-9012"})] * 3:
         token = hidden(client.get(path).get_data(as_text=True), "csrf_token")
-        response = client.post(path, data={"csrf_token": token, "pid": pid, "password": "wrong-password", **data})
+        response = client.post(
+            path, data={"csrf_token": token, "pid": pid, "password": "wrong-password", **data}, follow_redirects=True
+        )
         steps.append((*_normalised(response, pid), verifications.take()))
     clock.advance(minutes=2)
     return steps
