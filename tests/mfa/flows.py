@@ -33,7 +33,7 @@ def authorize(client, **overrides: str):
 def password_step(client, citizen, *, password: str = PASSWORD, **params: str):
     """authorize → login page → POST the password; returns the POST's response."""
     response = authorize(client, **params)
-    assert response.status_code in (302, 303) and response.location.startswith("/login"), response.get_data(as_text=True)
+    assert response.status_code == 302 and response.location.startswith("/login"), response.get_data(as_text=True)
     return submit_password(client, response.location, pid=citizen.pid, password=password)
 
 
@@ -62,7 +62,9 @@ def submit_code(client, tx: str, code: str):
     """POST a code on the current factor page of login ``tx``."""
     page = client.get(f"/login/step?tx={tx}")
     html = page.get_data(as_text=True)
-    posted = client.post(f"/login/step?tx={tx}", data={"csrf_token": hidden(html, "csrf_token"), "tx": tx, "code": code})
+    posted = client.post(
+        f"/login/step?tx={tx}", data={"csrf_token": hidden(html, "csrf_token"), "tx": tx, "code": code}
+    )
     return back_on(client, posted, "/login/step")
 
 
