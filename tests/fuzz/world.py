@@ -58,6 +58,7 @@ def fuzz_env(tmp_path) -> dict[str, str]:
         # tested elsewhere, here they would only stop the fuzz at the first page.
         "IDP_LIMITS_IP_FAILURES": "100000000",
         "IDP_LIMITS_IP_CODES_SENT": "100000000",
+        "IDP_LIMITS_ACCOUNT_CODES_SENT": "100000000",
         "IDP_LIMITS_FREE_FAILURES": "100000000",
         "IDP_LIMITS_ACCOUNT_FREE_FAILURES": "100000000",
         "IDP_LIMITS_MAX_FAILURES": "200000000",
