@@ -27,6 +27,10 @@ class CancelForm(FlaskForm):
     tx = HiddenField()
 
 
+class ButtonForm(FlaskForm):
+    """A form that is only a button (send a new code): its CSRF token and nothing else."""
+
+
 class ChooseForm(FlaskForm):
     tx = HiddenField()
     factor = HiddenField(validators=[DataRequired(), Length(max=32)])

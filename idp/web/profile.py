@@ -43,6 +43,7 @@ from idp.web import notices
 from idp.web.forms import (
     ActivationForm,
     ActivationOrderForm,
+    ButtonForm,
     FactorForm,
     PasswordChangeForm,
     PhoneForm,
@@ -338,7 +339,7 @@ def phone_resend():
 
 def _resend(citizen: Citizen, key: str, confirm_endpoint: str):
     state = _store().get(PENDING, f"sms:{key}")
-    if state is None or not FactorForm().validate_on_submit() or "sms" not in _chain().factors:
+    if state is None or not ButtonForm().validate_on_submit() or "sms" not in _chain().factors:
         _keep(code=notices.notice("expired_form"))
         return _back(confirm_endpoint)
     refused = _send_phone_code(citizen, _chain().factors["sms"], state["phone"], key=key)

@@ -319,6 +319,64 @@ def test_recent_logins_name_the_service(app, citizen, rp, outbox):
     submit_code(client, tx, outbox.last_code())
     html = client.get("/profile").get_data(as_text=True)
     assert "<td>Testtjenesten</td>" in html
+    # 12:00 UTC on 26 November is 13:00 in Oslo; the level has a name, not an acr value.
+    assert "<td>Nov 26, 2026, 1:00:00\u202fPM</td>" in html
+    assert '<td class="level">Substantial</td>' in html and "idporten-loa" not in html
+    client.set_cookie("lang", "nb")
+    html = client.get("/profile").get_data(as_text=True)
+    assert "<td>26. nov. 2026, 13:00:00</td>" in html and '<td class="level">Betydelig</td>' in html
+
+
+def test_a_wrong_digit_keeps_the_citizen_on_the_code_page(app, citizen, rp, outbox, clock):
+    _with_sms(citizen)
+    client = app.test_client()
+    html = _profile(client, citizen, outbox)
+    sent = client.post("/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"})
+    assert sent.status_code == 303 and sent.location == "/profile/phone/confirm"
+    page = client.get(sent.location).get_data(as_text=True)
+    token = hidden(page, "csrf_token")
+    wrong = client.post("/profile/phone/confirm", data={"csrf_token": token, "code": "00000"})
+    assert wrong.status_code == 303 and wrong.location == "/profile/phone/confirm"
+    again = client.get(wrong.location)
+    html = again.get_data(as_text=True)
+    assert again.status_code == 400
+    assert 'aria-invalid="true"' in html and "The code is wrong" in html and "+4798765432" in html
+    # Too soon for a new code: the same page says how long is left.
+    too_soon = client.post("/profile/phone/resend", data={"csrf_token": token}, follow_redirects=True)
+    assert "You can ask for a new code in 30 seconds." in too_soon.get_data(as_text=True)
+    assert len([m for m in outbox.messages() if m["to"] == "+4798765432"]) == 1
+    # Two more wrong codes spend it: the page's main button asks for a new one.
+    for _ in range(2):
+        client.post("/profile/phone/confirm", data={"csrf_token": token, "code": "00000"})
+    spent = client.get("/profile/phone/confirm").get_data(as_text=True)
+    assert 'name="code"' not in spent and "Too many wrong codes" in spent
+    clock.advance(seconds=31)
+    client.post("/profile/phone/resend", data={"csrf_token": token})
+    assert outbox.messages()[-1]["to"] == "+4798765432"
+    done = client.post(
+        "/profile/phone/confirm", data={"csrf_token": token, "code": outbox.last_code()}, follow_redirects=True
+    )
+    assert "Codes by SMS are turned on" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert enrolment(citizen, "sms").phone == "+4798765432"
+
+
+def test_profile_forms_name_what_is_missing_at_the_field(app, citizen, rp, outbox):
+    _with_sms(citizen)
+    client = app.test_client()
+    html = _profile(client, citizen, outbox)
+    token = hidden(html, "csrf_token")
+    empty = client.post("/profile/password", data={"csrf_token": token}, follow_redirects=True)
+    html = empty.get_data(as_text=True)
+    assert empty.status_code == 400
+    for field, text in [("current", "Type your current password."), ("new", "Type a new password.")]:
+        assert f'<span class="field-error" id="{field}-error">{text}</span>' in html
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*id="{field}"', html)
+    assert '<a href="#current">Type your current password.</a>' in html
+    phone = client.post("/profile/phone", data={"csrf_token": token, "phone": "12"}, follow_redirects=True)
+    assert "That is not a mobile number we can send to." in phone.get_data(as_text=True)
+    ids = re.findall(r'\bid="([^"]+)"', phone.get_data(as_text=True))
+    assert len(ids) == len(set(ids)), ids
 
 
 def test_no_enrolment_after_enrol_until(app, citizen, rp, outbox, monkeypatch):
