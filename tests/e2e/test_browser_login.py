@@ -46,7 +46,7 @@ def demo(tmp_path_factory):
     rp_server = make_server("127.0.0.1", rp_port, rp, threaded=True)
     thread = threading.Thread(target=rp_server.serve_forever, daemon=True)
     thread.start()
-    yield rp_url, {**loaded["citizens"][0], "sms_outbox": loaded["sms"]["outbox"]}
+    yield rp_url, {**loaded["citizens"][0], "sms_outbox": loaded["sms"]["outbox"], "idp_url": server.url}
     rp_server.shutdown()
     server.close()
 
@@ -207,3 +207,43 @@ def test_empty_and_malformed_numbers_are_told_at_their_field(demo, page):
     assert "feil" not in page.get_by_role("alert").inner_text()
     assert page.get_by_label("Passord").get_attribute("aria-invalid") is None
     _ids_are_unique(page)
+
+
+def test_a_newcomer_goes_from_the_front_page_to_min_profil_and_out(demo, page):
+    _rp_url, citizen = demo
+    page.goto(citizen["idp_url"] + "/")
+    page.get_by_role("link", name="Gå til Min profil").click()
+    page.get_by_label("Fødselsnummer").fill(citizen["pid"])
+    page.get_by_label("Passord").fill(citizen["password"])
+    page.get_by_role("button", name="Neste", exact=True).click()
+    page.get_by_label("Kode", exact=True).fill(_last_code(citizen))
+    page.get_by_role("button", name="Logg inn", exact=True).click()
+    assert page.locator("h1").inner_text() == "Min profil"
+    assert page.get_by_text("Tilby denne først").count() == 0  # one factor: nothing to offer first
+    _ids_are_unique(page)
+
+    # A new number: a wrong digit keeps the citizen on the code page, at the field.
+    page.get_by_label("Mobilnummer").fill("98765432")
+    page.get_by_role("button", name="Send en kode for å bekrefte nummeret").click()
+    confirm_url = page.url
+    page.get_by_label("Kode", exact=True).fill("00000")
+    page.get_by_role("button", name="Bekreft", exact=True).click()
+    assert page.url == confirm_url
+    assert page.get_by_label("Kode", exact=True).get_attribute("aria-invalid") == "true"
+    page.reload()
+    page.get_by_role("link", name="English").click()
+    assert page.url == confirm_url
+    assert "The code is wrong" in page.get_by_role("alert").inner_text()
+    page.get_by_label("Code", exact=True).fill(_last_code(citizen))
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    assert "Codes by SMS are turned on." in page.get_by_role("status").inner_text()
+
+    # Removing asks first.
+    page.get_by_role("button", name="Remove").first.click()
+    assert page.locator("h1").inner_text().startswith("Remove")
+    page.get_by_role("link", name="Keep it").click()
+    assert page.locator("h1").inner_text() == "Your profile"
+
+    page.get_by_role("button", name="Log out").click()
+    page.goto(citizen["idp_url"] + "/profile")
+    assert page.get_by_label("National identity number (11 digits)").is_visible()  # logged out: asked to log in
