@@ -84,7 +84,10 @@ def _halted(tx: LoginTransaction):
     if halt["page"] == "locked":
         return render("login/locked.html", tx, 403)
     citizen = db.session.get(Citizen, tx.step.get("citizen_id"))
-    factor = _chain().factors[halt["factor"]]
+    factor = _chain().factors.get(halt["factor"])
+    if factor is None:  # no longer configured at all: the chain decides afresh
+        tx.step.pop("halt")
+        return None
     return render("login/phased_out.html", tx, 403, factor=factor, stranded=_stranded(citizen))
 
 
@@ -121,7 +124,8 @@ def start():
     form = LoginForm(tx=tx.id)
     if hint is not None and hint.isascii() and hint.isdigit():
         form.pid.data = hint
-    errors = notices.worded(tx.step.get("errors"), now())
+    # Kept apart from the factor page's ("errors"): Back from one to the other shows each its own.
+    errors = notices.worded(tx.step.get("password_errors"), now())
     # A page that says why the form it got was refused answers as that refusal did.
     return render("login.html", tx, 400 if errors else 200, form=form, errors=errors)
 
@@ -132,8 +136,8 @@ def submit_password():
     if tx is None:
         return login_expired_page()
     form = LoginForm()
-    tx.step["errors"] = number_and_password_errors(form) or {}
-    if tx.step["errors"]:
+    tx.step["password_errors"] = number_and_password_errors(form) or {}
+    if tx.step["password_errors"]:
         return _again(tx, "login.start")
     pid, citizen = accounts.find_citizen(form.pid.data)
     # Checked, claimed and committed before Argon2id runs: the claim must hold whatever follows,
@@ -153,7 +157,7 @@ def submit_password():
             return _again(tx, "login.step")
         tx.step["halt"] = halt
         if halt is None:
-            tx.step["errors"] = {"form": notices.notice("wrong_password")}
+            tx.step["password_errors"] = {"form": notices.notice("wrong_password")}
         return _again(tx, "login.start")
 
 

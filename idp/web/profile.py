@@ -176,7 +176,9 @@ def _level_name(level: str) -> str:
     return names.get(level, level)
 
 
-def _page(status: int = 200, **values):
+@bp.route("")
+@signed_in
+def index():
     citizen = g.citizen
     chain = _chain()
     policy = current_app.extensions["idp.policy"]
@@ -204,14 +206,7 @@ def _page(status: int = 200, **values):
         password_form=PasswordChangeForm(),
         message=message,
         errors=errors,
-        **values,
-    ), _refusal_status(errors) if errors else status
-
-
-@bp.route("")
-@signed_in
-def index():
-    return _page()
+    ), _refusal_status(errors)
 
 
 # ---------------------------------------------------------------- SMS

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from idp.extensions import db
 from idp.mfa.enrolment import enrol
 from idp.models import AuditEvent
-from tests.mfa.flows import finish, hidden, id_token_claims, password_step, submit_code, tx_of
+from tests.mfa.flows import finish, hidden, id_token_claims, password_step, submit_code, submit_password, tx_of
 
 
 def _with_sms(citizen):
@@ -146,3 +146,23 @@ def test_a_resend_the_gateway_refuses_is_audited_and_explained(app, citizen, rp,
     db.session.remove()
     sends = db.session.scalars(sa.select(AuditEvent).filter_by(event="login.code_sent")).all()
     assert [(e.outcome, e.detail.get("factor")) for e in sends] == [("success", "sms"), ("gateway_error", "sms")]
+
+
+def test_back_and_reload_show_each_page_as_it_was(app, citizen, rp, outbox):
+    _with_sms(citizen)
+    client = app.test_client()
+    login = password_step(client, citizen, password="wrong-password")
+    assert login.status_code == 400 and "password is wrong" in login.get_data(as_text=True)
+    tx = tx_of(login.request.full_path)
+    assert tx_of(submit_password(client, f"/login?tx={tx}", pid=citizen.pid).location) == tx
+    wrong = submit_code(client, tx, "00000")
+    assert wrong.status_code == 400 and "The code is wrong" in wrong.get_data(as_text=True)
+    # Back to the password page: its own state (no longer an error), not the code page's.
+    back = client.get(f"/login?tx={tx}")
+    assert back.status_code == 200 and "wrong" not in back.get_data(as_text=True)
+    # Forward again, and reloads: the same code page, no new code sent.
+    for _ in range(2):
+        again = client.get(f"/login/step?tx={tx}")
+        assert again.status_code == 400 and "The code is wrong" in again.get_data(as_text=True)
+    assert len(outbox.messages()) == 1
+    finish(client, submit_code(client, tx, outbox.last_code()))
