@@ -88,7 +88,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.secrets"] = secrets
     app.extensions["idp.levels"] = levels
     app.extensions["idp.hasher"] = make_hasher(config.passwords)
-    app.extensions["idp.discovery_document"] = discovery_document(provider_metadata(config, acr_values=levels.order))
+    metadata = provider_metadata(config, acr_values=policy.reachable(clock()))
+    app.extensions["idp.discovery_document"] = discovery_document(metadata)
     with app.app_context():
         app.extensions["idp.store"] = make_store(
             redis_url=config.redis.url or None, db=db, redis_prefix=config.redis.key_prefix, clock=clock

@@ -78,6 +78,8 @@ def load_demo_data(*, rp_url: str) -> dict:
     client.client_secret_hash = digest(DEMO_CLIENT_SECRET)
     client.redirect_uris = [redirect_uri]
     client.post_logout_redirect_uris = [rp_url.rstrip("/") + "/"]
+    client.backchannel_logout_uri = rp_url.rstrip("/") + "/backchannel-logout"
+    client.backchannel_logout_session_required = True
     client.token_endpoint_auth_method = "client_secret_basic"
     client.grant_types = ["authorization_code", "refresh_token"]
     client.scope = "openid profile email phone address pid offline_access"

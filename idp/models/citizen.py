@@ -39,6 +39,9 @@ class Citizen(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # When a value relying parties receive last changed (the OIDC ``updated_at`` claim). Not updated_at:
+    # that one moves with a password rehash at login or a lock, which are no business of a relying party.
+    claims_updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property
     def name(self) -> str:
@@ -59,3 +62,26 @@ class Citizen(db.Model):
         lines = [self.street_address, " ".join(p for p in (self.postal_code, self.locality) if p)]
         parts["formatted"] = "\n".join(line for line in lines if line)
         return parts
+
+
+# The columns whose values reach relying parties as claims (``pid`` never changes).
+CLAIM_COLUMNS = (
+    "given_name",
+    "family_name",
+    "email",
+    "email_verified",
+    "phone",
+    "phone_verified",
+    "street_address",
+    "postal_code",
+    "locality",
+    "country",
+)
+
+
+@sa.event.listens_for(Citizen, "before_update")
+def _note_changed_claims(_mapper, _connection, citizen: Citizen) -> None:
+    """Move claims_updated_at when an update changes a claim's value, whoever makes it (pages, CLI, API)."""
+    state = sa.inspect(citizen)
+    if any(state.attrs[name].history.has_changes() for name in CLAIM_COLUMNS):
+        citizen.claims_updated_at = utcnow()

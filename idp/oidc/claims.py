@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 
 from idp.models import Citizen, Client
+from idp.pid import InvalidPid, pid_birth_date
 from idp.policy import release
 from idp.policy.release import SCOPE_CLAIMS
 
@@ -43,8 +44,10 @@ def _claim(citizen: Citizen, name: str) -> object:
             return citizen.given_name
         case "family_name":
             return citizen.family_name
+        case "birthdate":
+            return _birthdate(citizen.pid)
         case "updated_at":
-            return int(citizen.updated_at.timestamp())
+            return int(citizen.claims_updated_at.timestamp())
         case "email":
             return citizen.email
         case "email_verified":
@@ -58,6 +61,18 @@ def _claim(citizen: Citizen, name: str) -> object:
         case "pid":
             return citizen.pid
     raise KeyError(name)
+
+
+def _birthdate(pid: str) -> str | None:
+    """OIDC Core §5.1 ``birthdate`` (YYYY-MM-DD) from the fødselsnummer or d-nummer.
+
+    A stored pid was valid when stored; one the parser no longer reads (a new number series)
+    gives no birthdate rather than a wrong one.
+    """
+    try:
+        return pid_birth_date(pid).isoformat()
+    except InvalidPid:
+        return None
 
 
 def released_claims(citizen: Citizen, names: frozenset[str]) -> dict[str, object]:

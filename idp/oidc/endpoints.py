@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
@@ -152,6 +152,10 @@ def _validate(oauth_request: AuthorizationRequest):
         if "none" in prompts and len(prompts) > 1:
             raise InvalidRequestError("prompt=none cannot be combined with other values.")
         claims = parse_claims(params.get("claims"))
+        if params.get("scope") and not grant.request.scope:
+            # Authlib drops the scopes the client is not registered for (the token response then says
+            # which were granted, RFC 6749 §3.3); when none is left there is nothing to grant.
+            raise InvalidScopeError("None of the requested scopes is registered for this client.")
     except OAuth2Error as error:
         error.redirect_uri = grant.redirect_uri
         raise
@@ -163,13 +167,23 @@ def _decide(oauth_request: AuthorizationRequest, grant, claims: dict | None) -> 
     params = oauth_request.params
     prompts = set((params.get("prompt") or "").split())
     levels = current_app.extensions["idp.levels"]
+    highest = current_app.extensions["idp.policy"].highest_reachable(now())
     # The client's registered defaults apply when the request is silent (OIDC Registration §2).
     defaults = grant.client.extra_metadata or {}
     acr_values = params.get("acr_values") or " ".join(defaults.get("default_acr_values") or [])
     max_age = params.get("max_age") or (str(defaults["default_max_age"]) if "default_max_age" in defaults else None)
     requirement = requirement_for(
-        levels=levels, acr_values=acr_values, max_age=max_age, prompt=params.get("prompt"), claims=params.get("claims")
+        levels=levels,
+        highest=highest,
+        acr_values=acr_values,
+        max_age=max_age,
+        prompt=params.get("prompt"),
+        claims=params.get("claims"),
     )
+    if not levels.at_least(highest, requirement.min_acr):
+        # An essential acr no configured factor reaches: say so now rather than send the citizen
+        # through a login that cannot succeed (OpenID Connect Core Unmet Authentication Requirements 1.0).
+        raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
     hinted_sub = None
     if params.get("id_token_hint"):
         hinted = verify_own_id_token(params["id_token_hint"])

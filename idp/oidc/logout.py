@@ -6,7 +6,8 @@ it registered, compared as exact strings. Without a valid hint the citizen
 confirms on our page and stays with us. Every client that received tokens in
 the ended session is told: back-channel by a signed ``logout_token`` POSTed
 from a background thread (the citizen never waits for a relying party), and
-front-channel by an iframe per client on the page shown after logout.
+front-channel by an iframe per client on the page shown after logout, which
+goes on to the service without needing JavaScript.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from authlib.common.urls import add_params_to_uri
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from werkzeug.urls import iri_to_uri
 
 from idp import audit
 from idp.clock import now
@@ -41,6 +43,11 @@ bp = Blueprint("logout", __name__)
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_SECONDS = 120
+# How long the front-channel iframes get before the browser goes on to the service. A script goes as
+# soon as they have all loaded, or after this long. Without script the Refresh header goes this long
+# after the page has loaded: browsers start its timer at the load event, which an iframe that never
+# answers holds back until the browser gives up on it.
+FRONTCHANNEL_WAIT_SECONDS = 3
 
 
 class ConfirmLogoutForm(FlaskForm):
@@ -116,8 +123,14 @@ def _after_logout(session: LoginSession | None, target: str | None) -> Response:
     if session is not None:
         frames = logout(session)
     if frames:
-        page = render_template("logged_out.html", frames=frames, next_url=target)
+        page = render_template(
+            "logged_out.html", frames=frames, next_url=target, wait_seconds=FRONTCHANNEL_WAIT_SECONDS
+        )
         response = Response(page, 200, mimetype="text/html")
+        if target:
+            # The HTML standard's declarative refresh (the header form of <meta http-equiv="refresh">):
+            # a browser without JavaScript, or a test suite's driver, still returns to the service.
+            response.headers["Refresh"] = f"{FRONTCHANNEL_WAIT_SECONDS}; url={iri_to_uri(target)}"
         origins = " ".join(sorted({f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in frames}))
         # The iframes load the clients' pages; everything else stays as strict as the default policy.
         response.headers["Content-Security-Policy"] = (

@@ -113,19 +113,27 @@ class Server(AuthorizationServer):
         db.session.commit()
 
 
+def new_token(token: dict, issued_at: datetime) -> token_store.NewToken:
+    """The stored values of a token Authlib generated: digests, never the values themselves."""
+    refresh = token.get("refresh_token")
+    lifetime = timedelta(seconds=current_app.config["IDP"].tokens.refresh_token_seconds)
+    return token_store.NewToken(
+        access_token_hash=digest(token["access_token"]),
+        refresh_token_hash=digest(refresh) if refresh else None,
+        issued_at=issued_at,
+        expires_in=token["expires_in"],
+        refresh_expires_at=issued_at + lifetime if refresh else None,
+    )
+
+
 def store_token(token: dict, *, client: Client, auth: Authentication) -> None:
-    """Write a token Authlib generated, in the caller's transaction."""
-    refresh = "refresh_token" in token
+    """Write a token Authlib generated, in the session's transaction."""
     token_store.insert_token(
+        new_token(token, now()),
         grant_id=auth.grant_id,
         client_id=client.client_id,
         citizen_id=auth.citizen.id,
-        access_token_hash=digest(token["access_token"]),
-        refresh_token_hash=digest(token["refresh_token"]) if refresh else None,
         scope=token.get("scope", ""),
-        issued_at=now(),
-        expires_in=token["expires_in"],
-        refresh_lifetime=timedelta(seconds=current_app.config["IDP"].tokens.refresh_token_seconds) if refresh else None,
         auth_time=auth.auth_time,
         acr=auth.acr,
         amr=auth.amr,
@@ -169,7 +177,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 client_id=request.client.client_id,
                 citizen_id=auth.citizen.id,
                 redirect_uri=request.payload.redirect_uri or "",
-                scope=request.payload.scope or "",
+                scope=request.scope or "",  # the granted scope: those asked for that the client is registered for
                 nonce=data.get("nonce"),
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),

@@ -44,15 +44,17 @@ _BY_EITHER = _ISSUED.where(
 )
 
 
-def find_issued(value: str, *, access_only: bool) -> Issued | None:
+def find_issued(value: str, *, access_only: bool, connection: sa.Connection | None = None) -> Issued | None:
     """The token holding ``value`` (as its access token only, or as either), with its citizen and client.
 
     For reading only: token and citizen are transient copies from one Core query (the ORM's
     loading cost more than the query), the client comes from the process's cache; a token
-    whose client was removed is not found.
+    whose client was removed is not found. The query runs on ``connection`` if given (the lean
+    paths pass an autocommit one), else in the session's transaction.
     """
     statement = _BY_ACCESS if access_only else _BY_EITHER
-    row = db.session.connection().execute(statement, {"hash": digest(value)}).mappings().first()
+    on = connection if connection is not None else db.session.connection()
+    row = on.execute(statement, {"hash": digest(value)}).mappings().first()
     if row is None:
         return None
     client = current_app.extensions["idp.clients"].get(row["client_id"])

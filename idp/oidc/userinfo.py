@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from idp.clock import now
 from idp.oidc.claims import granted, released_claims, subject_for
 from idp.oidc.token_lookup import find_issued
@@ -10,12 +12,15 @@ from idp.policy import release
 Answer = tuple[int, dict, list[tuple[str, str]]]  # status, JSON body, headers
 
 
-def answer(access_token: str | None) -> Answer:
-    """The status, body and headers userinfo answers ``access_token`` with (RFC 6750 §3 for errors)."""
+def answer(access_token: str | None, *, connection: sa.Connection | None = None) -> Answer:
+    """The status, body and headers userinfo answers ``access_token`` with (RFC 6750 §3 for errors).
+
+    ``connection``: where to look the token up (``find_issued``).
+    """
     if access_token is None:
         body = {"error": "invalid_request", "error_description": "An access token is required."}
         return 401, body, [("WWW-Authenticate", 'Bearer realm="userinfo"')]
-    issued = find_issued(access_token, access_only=True)
+    issued = find_issued(access_token, access_only=True, connection=connection)
     if issued is None or issued.token.is_revoked() or issued.token.access_expires_at <= now():
         description = "The access token is unknown, expired or revoked."
         body = {"error": "invalid_token", "error_description": description}

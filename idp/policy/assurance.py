@@ -40,7 +40,10 @@ class FactorRule:
         day = at.date()
         if self.accept_from and day < self.accept_from:
             return False
-        return not (self.accept_until and day >= self.accept_until)
+        return not self.retired(at)
+
+    def retired(self, at: datetime) -> bool:
+        return bool(self.accept_until and at.date() >= self.accept_until)
 
     def enrollable(self, at: datetime) -> bool:
         return self.accepted(at) and not (self.enrol_until and at.date() >= self.enrol_until)
@@ -91,6 +94,21 @@ class AssurancePolicy:
     def reached(self, factors: Sequence[str]) -> str:
         """The level a completed chain reached: the highest of the password and the factors used."""
         return max([self.password_level, *(self.rules[name].level for name in factors)], key=self.levels.rank)
+
+    def highest_reachable(self, at: datetime) -> str:
+        """The highest level a login can reach from ``at`` on: the password's, or that of a factor not retired.
+
+        A factor accepted only from a later day counts: discovery, built once at start, must not miss it.
+        """
+        levels = [rule.level for rule in self.rules.values() if not rule.retired(at)]
+        return max([self.password_level, *levels], key=self.levels.rank)
+
+    def reachable(self, at: datetime) -> tuple[str, ...]:
+        """The acr values a request may ask for and be served (discovery's ``acr_values_supported``).
+
+        Levels are minimums, so every level up to the highest reachable one is met by some login.
+        """
+        return self.levels.order[: self.levels.rank(self.highest_reachable(at)) + 1]
 
     def enrollable(self, name: str, at: datetime) -> bool:
         return name in self.rules and self.rules[name].enrollable(at)

@@ -48,14 +48,24 @@ def essential_acr_values(claims: str | None) -> list[str]:
 
 
 def requirement_for(
-    *, levels: Levels, acr_values: str | None, max_age: str | None, prompt: str | None, claims: str | None = None
+    *,
+    levels: Levels,
+    highest: str,
+    acr_values: str | None,
+    max_age: str | None,
+    prompt: str | None,
+    claims: str | None = None,
 ) -> Requirement:
-    """acr_values and an essential acr claim are both minimums (ID-porten): the stricter one wins."""
-    minimums = [
-        found
-        for found in (levels.minimum_of((acr_values or "").split()), levels.minimum_of(essential_acr_values(claims)))
-        if found
-    ]
+    """acr_values and an essential acr claim are both minimums (ID-porten): the stricter one wins.
+
+    ``highest`` is the highest level any login can reach now. acr_values are voluntary (OIDC Core
+    §3.1.2.1): one above it asks for the best available, ``highest``. An essential acr is not capped:
+    a requirement above ``highest`` is one the caller must refuse.
+    """
+    voluntary = levels.minimum_of((acr_values or "").split())
+    if voluntary is not None and not levels.at_least(highest, voluntary):
+        voluntary = highest
+    minimums = [found for found in (voluntary, levels.minimum_of(essential_acr_values(claims))) if found]
     min_acr = max(minimums, key=levels.rank) if minimums else levels.order[0]
     return Requirement(min_acr=min_acr, max_age=_seconds(max_age), force_login="login" in (prompt or "").split())
 

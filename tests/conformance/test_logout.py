@@ -229,8 +229,12 @@ def test_oidcc_frontchannel_rp_initiated_logout(provider):
     assert f"{frame.scheme}://{frame.netloc}{frame.path}" == "https://rp.example/frontchannel"
     assert parse_qs(frame.query) == {"from": ["op"], "iss": [provider.metadata["issuer"]], "sid": [flow.claims["sid"]]}
     assert "frame-src https://rp.example" in answer.headers["Content-Security-Policy"]
-    # Then on to the relying party, with its state (a link, followed by a static script).
+    # Then on to the relying party, with its state: a link for people, a script once the frames have
+    # loaded, and the Refresh header after a bounded wait for browsers (and drivers) without script.
     assert page.links["continue"] == POST_LOGOUT + "?state=fc"
+    seconds, _sep, target = answer.headers["Refresh"].partition("; url=")
+    assert 0 < int(seconds) <= 5
+    assert target == POST_LOGOUT + "?state=fc"
     _assert_logged_out(provider, flow, rp)
 
 

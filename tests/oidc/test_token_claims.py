@@ -1,15 +1,22 @@
 """Claiming a code or refresh token at the token endpoint: once, even under races, on each backend.
 
-In the races the winner is held between claiming the credential and committing
-its new tokens, and the loser is sent in that window: it must wait for the
-winner, find the credential spent, and revoke the grant, the winner's new
-tokens included.
+In the races the winner is held right after claiming the credential, and the
+loser is sent in that window. On Authlib's path (lean paths off) the winner has
+not committed yet: the loser must wait for it, find the credential spent, and
+revoke the grant, the winner's new tokens included. On the lean path claim and
+new token are one statement (PostgreSQL) or one locked transaction (SQLite), so
+the window opens after the commit; the loser, refused by the lean path, goes on
+to Authlib's, which must do the same.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import pytest
 
 from idp.oidc import token_store
 from tests.conftest import PASSWORD
@@ -21,7 +28,8 @@ HELD_SECONDS = 0.5  # how long the winner holds its claim; long enough for the l
 def hold_first_claim(monkeypatch, claim_name: str) -> threading.Event:
     """Make the first claim through ``token_store.<claim_name>`` pause after claiming; the event says it got there.
 
-    Both the lean path and Authlib's grants claim through token_store, so the race is the same for either.
+    The lean path claims through ``exchange_code`` and ``rotate_refresh``, Authlib's grants through
+    ``claim_code`` and ``claim_refresh``.
     """
     claimed = threading.Event()
     original = getattr(token_store, claim_name)
@@ -56,21 +64,43 @@ def userinfo_status(app, access_token: str) -> int:
     return app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
 
 
-def test_concurrent_exchanges_of_one_code_give_one_token_and_revoke_it(app, citizen, rp, monkeypatch):
+@contextmanager
+def lean_paths(app, *, on: bool) -> Iterator[None]:
+    lean = app.wsgi_app
+    while not hasattr(lean, "routes"):  # the LeanRoutes layer, under the hosts and documents layers
+        lean = lean._app
+    routes = lean.routes
+    if not on:
+        lean.routes = {}
+    try:
+        yield
+    finally:
+        lean.routes = routes
+
+
+CLAIMS = {"lean": ("exchange_code", "rotate_refresh"), "authlib": ("claim_code", "claim_refresh")}
+
+
+@pytest.mark.parametrize("path", sorted(CLAIMS))
+def test_concurrent_exchanges_of_one_code_give_one_token_and_revoke_it(app, citizen, rp, monkeypatch, path):
     back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD)
-    claimed = hold_first_claim(monkeypatch, "claim_code")
+    claimed = hold_first_claim(monkeypatch, CLAIMS[path][0])
     form = {"grant_type": "authorization_code", "code": back["code"], "redirect_uri": REDIRECT_URI}
-    winner, loser = race(app, form, claimed)
+    with lean_paths(app, on=path == "lean"):
+        winner, loser = race(app, form, claimed)
     assert winner.status_code == 200, winner.get_json()
     assert loser.status_code == 400 and loser.get_json()["error"] == "invalid_grant"
     assert userinfo_status(app, winner.get_json()["access_token"]) == 401
 
 
-def test_concurrent_refreshes_with_one_token_give_one_token_and_revoke_the_family(app, citizen, rp, monkeypatch):
+@pytest.mark.parametrize("path", sorted(CLAIMS))
+def test_concurrent_refreshes_with_one_token_give_one_token_and_revoke_the_family(app, citizen, rp, monkeypatch, path):
     back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD, scope="openid offline_access")
     first = exchange(app, back["code"]).get_json()
-    claimed = hold_first_claim(monkeypatch, "claim_refresh")
-    winner, loser = race(app, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, claimed)
+    claimed = hold_first_claim(monkeypatch, CLAIMS[path][1])
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    with lean_paths(app, on=path == "lean"):
+        winner, loser = race(app, form, claimed)
     assert winner.status_code == 200, winner.get_json()
     assert loser.status_code == 400 and loser.get_json()["error"] == "invalid_grant"
     assert userinfo_status(app, winner.get_json()["access_token"]) == 401
@@ -106,3 +136,20 @@ def test_a_refused_refresh_leaves_the_refresh_token_usable(app, citizen, rp):
     renewed = refresh(app, tokens["refresh_token"])
     assert renewed.status_code == 200, renewed.get_json()
     assert userinfo_status(app, renewed.get_json()["access_token"]) == 200
+
+
+def test_a_code_sent_by_many_at_once_gives_one_token(app, citizen, rp):
+    """No hold: eight requests released together, whichever path each takes and however they interleave."""
+    back = login_for_code(app.test_client(), pid=citizen.pid, password=PASSWORD)
+    start = threading.Barrier(8)
+
+    def post():
+        start.wait(10)
+        return exchange(app, back["code"])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = [future.result(timeout=30) for future in [pool.submit(post) for _ in range(8)]]
+    won = [answer for answer in answers if answer.status_code == 200]
+    assert len(won) == 1
+    assert all(a.get_json()["error"] == "invalid_grant" for a in answers if a.status_code != 200)
+    assert userinfo_status(app, won[0].get_json()["access_token"]) == 401

@@ -89,15 +89,19 @@ def test_config_from_environment(tmp_path):
 def test_requirement_takes_the_stricter_of_acr_values_and_essential_acr():
     levels = Levels()
     claims = json.dumps({"id_token": {"acr": {"essential": True, "values": [SUBSTANTIAL]}}})
-    assert requirement_for(levels=levels, acr_values=None, max_age=None, prompt=None).min_acr == LOW
+    assert requirement_for(levels=levels, highest=HIGH, acr_values=None, max_age=None, prompt=None).min_acr == LOW
     assert (
-        requirement_for(levels=levels, acr_values=LOW, max_age=None, prompt=None, claims=claims).min_acr == SUBSTANTIAL
+        requirement_for(levels=levels, highest=HIGH, acr_values=LOW, max_age=None, prompt=None, claims=claims).min_acr
+        == SUBSTANTIAL
     )
-    assert requirement_for(levels=levels, acr_values=HIGH, max_age=None, prompt=None, claims=claims).min_acr == HIGH
+    assert (
+        requirement_for(levels=levels, highest=HIGH, acr_values=HIGH, max_age=None, prompt=None, claims=claims).min_acr
+        == HIGH
+    )
     # acr_values is a minimum: the lowest requested value counts (ID-porten).
-    assert requirement_for(levels=levels, acr_values=f"{HIGH} {SUBSTANTIAL}", max_age=None, prompt=None).min_acr == (
-        SUBSTANTIAL
-    )
+    assert requirement_for(
+        levels=levels, highest=HIGH, acr_values=f"{HIGH} {SUBSTANTIAL}", max_age=None, prompt=None
+    ).min_acr == (SUBSTANTIAL)
 
 
 def test_essential_acr_parsing():
@@ -112,3 +116,29 @@ def test_dates_are_utc_days():
     rules = policy()
     assert rules.rules["pin"].accepted(datetime(2022, 12, 31, 23, 59, 59, tzinfo=UTC))
     assert not rules.rules["pin"].accepted(datetime(2023, 1, 1, 0, 0, 0, tzinfo=UTC))
+
+
+def test_reachable_levels_are_those_up_to_the_highest_a_factor_not_retired_reaches():
+    assert policy().reachable(at("2026-01-01")) == (LOW, SUBSTANTIAL)
+    strong = policy(totp={"level": HIGH})
+    assert strong.reachable(at("2026-01-01")) == (LOW, SUBSTANTIAL, HIGH)
+    retired = policy(totp={"level": HIGH, "accept_until": "2025-06-01"})
+    assert retired.highest_reachable(at("2025-05-31")) == HIGH
+    assert retired.highest_reachable(at("2025-06-01")) == SUBSTANTIAL
+    assert policy(assurance={"factors": ("pin",)}).reachable(at("2026-01-01")) == (LOW,)
+    # A factor accepted only from a later day still counts.
+    assert policy(totp={"level": HIGH, "accept_from": "2030-01-01"}).highest_reachable(at("2026-01-01")) == HIGH
+
+
+def test_voluntary_acr_values_are_capped_at_the_highest_reachable_level_and_essential_ones_not():
+    levels = Levels()
+    essential = json.dumps({"id_token": {"acr": {"essential": True, "value": HIGH}}})
+    assert requirement_for(levels=levels, highest=SUBSTANTIAL, acr_values=HIGH, max_age=None, prompt=None).min_acr == (
+        SUBSTANTIAL
+    )
+    assert (
+        requirement_for(
+            levels=levels, highest=SUBSTANTIAL, acr_values=None, max_age=None, prompt=None, claims=essential
+        ).min_acr
+        == HIGH
+    )

@@ -6,6 +6,7 @@ from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import current_app
 
+from idp.oidc import token_store
 from idp.oidc.introspection import describe
 from idp.oidc.lean import FallBack, LeanAnswer, LeanRequest
 from idp.oidc.token_lookup import find_issued
@@ -32,7 +33,8 @@ def introspection(request: LeanRequest) -> LeanAnswer:
         or not client.check_client_secret(secret)
     ):
         raise FallBack
-    issued = find_issued(token, access_only=False)
+    with token_store.autocommit_connection() as connection:
+        issued = find_issued(token, access_only=False, connection=connection)
     if issued is None or issued.client.client_id != client.client_id:
         raise FallBack  # inactive: the Flask path says so
     return LeanAnswer(describe(issued, token), list(default_json_headers))

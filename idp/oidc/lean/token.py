@@ -2,25 +2,25 @@
 
 Anything else (``private_key_jwt``, public clients, a scope on refresh, any
 check that fails) falls back to Authlib's grants, which also answer every error.
-A claim made here is rolled back before falling back, so Authlib meets the code
-or refresh token as the client sent it.
+The claim carries every check in its WHERE clause and writes the new token in
+the same transaction (idp/oidc/token_store.py), so a request that falls back has
+changed nothing: Authlib meets the code or refresh token as the client sent it.
 """
 
 from __future__ import annotations
 
 from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, compare_s256_code_challenge
+from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, create_s256_code_challenge
 from flask import current_app
 
 from idp.clock import now
-from idp.extensions import db
 from idp.models import Client
 from idp.models.oauth import digest
 from idp.oidc import token_store
 from idp.oidc.id_token import build_id_token
 from idp.oidc.lean import FallBack, LeanAnswer, LeanRequest
-from idp.oidc.server import Authentication, store_token
+from idp.oidc.server import Authentication, new_token
 from idp.ops import count_token
 
 _SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
@@ -69,35 +69,34 @@ def _exchange_code(request: LeanRequest) -> LeanAnswer:
     code, verifier = request.form.get("code"), request.form.get("code_verifier")
     if not code:
         raise FallBack
-    claimed = token_store.claim_code(digest(code), client.client_id, now())
-    try:
-        if (
-            claimed is None
-            or claimed.is_expired(now())
-            or (claimed.redirect_uri and request.form.get("redirect_uri") != claimed.redirect_uri)
-            or not _pkce_holds(claimed, verifier)
-        ):
-            raise FallBack
-        auth = Authentication.of(claimed)
-        issued = _issue(
-            client, auth, "authorization_code", claimed.scope, client.check_grant_type("refresh_token"), claimed.nonce
+    with_refresh = client.check_grant_type("refresh_token")
+    token = _generate(client, "authorization_code", with_refresh)
+    with token_store.autocommit_connection() as connection:
+        claimed = token_store.exchange_code(
+            connection,
+            code_hash=digest(code),
+            client_id=client.client_id,
+            allowed_scopes=_allowed_scopes(client),
+            redirect_uri=request.form.get("redirect_uri"),
+            no_verifier=verifier is None,
+            s256_challenge=_s256(verifier),
+            new=new_token(token, now()),
         )
-    except BaseException:
-        db.session.rollback()
-        raise
-    return issued
+    if claimed is None:
+        raise FallBack
+    return _answer(client, token, "authorization_code", Authentication.of(claimed), claimed.scope, claimed.nonce)
 
 
-def _pkce_holds(claimed: token_store.ClaimedCode, verifier: str | None) -> bool:
-    """RFC 7636 §4.6 as Authlib's CodeChallenge checks it (S256 is the only method we accept)."""
-    if not claimed.code_challenge:
-        return verifier is None
-    return (
-        verifier is not None
-        and claimed.code_challenge_method == "S256"
-        and CODE_VERIFIER_PATTERN.match(verifier) is not None
-        and compare_s256_code_challenge(verifier, claimed.code_challenge)
-    )
+def _allowed_scopes(client: Client) -> frozenset[str]:
+    """The scopes Authlib's token generator keeps (``Client.get_allowed_scope``)."""
+    return frozenset(client.get_allowed_scope(client.scope).split())
+
+
+def _s256(verifier: str | None) -> str | None:
+    """RFC 7636 §4.6: the S256 challenge of a well-formed verifier (S256 is the only method we accept)."""
+    if verifier is None or CODE_VERIFIER_PATTERN.match(verifier) is None:
+        return None
+    return create_s256_code_challenge(verifier)
 
 
 def _refresh(request: LeanRequest) -> LeanAnswer:
@@ -105,37 +104,43 @@ def _refresh(request: LeanRequest) -> LeanAnswer:
     value = request.form.get("refresh_token")
     if not value:
         raise FallBack
-    moment = now()
-    claimed = token_store.claim_refresh(digest(value), client.client_id, moment)
-    try:
-        if claimed is None or (claimed.refresh_expires_at is not None and claimed.refresh_expires_at <= moment):
-            raise FallBack
-        auth = Authentication.of(claimed)
-        issued = _issue(client, auth, "refresh_token", claimed.scope, True, None)
-    except BaseException:
-        db.session.rollback()
-        raise
-    return issued
+    token = _generate(client, "refresh_token", True)
+    with token_store.autocommit_connection() as connection:
+        claimed = token_store.rotate_refresh(
+            connection,
+            token_hash=digest(value),
+            client_id=client.client_id,
+            allowed_scopes=_allowed_scopes(client),
+            new=new_token(token, now()),
+        )
+    if claimed is None:
+        raise FallBack
+    return _answer(client, token, "refresh_token", Authentication.of(claimed), claimed.scope, None)
 
 
-def _issue(
-    client: Client, auth: Authentication, grant_type: str, scope: str, with_refresh: bool, nonce: str | None
-) -> LeanAnswer:
-    """Authlib's token (its generator decides shape and scope), saved, with an ID token for openid."""
+def _generate(client: Client, grant_type: str, with_refresh: bool) -> dict:
+    """Authlib's token for the grant, before the claim: its values are random, its scope is the claimed one's.
+
+    Authlib's generator sets ``scope`` last and only when there is one; ``_answer`` does the same.
+    """
     server = current_app.extensions["idp.server"]
-    token = server.generate_token(
-        grant_type=grant_type, client=client, user=auth, scope=scope, include_refresh_token=with_refresh
-    )
-    store_token(token, client=client, auth=auth)
-    if "openid" in token.get("scope", "").split():
+    return server.generate_token(grant_type=grant_type, client=client, include_refresh_token=with_refresh)
+
+
+def _answer(
+    client: Client, token: dict, grant_type: str, auth: Authentication, scope: str, nonce: str | None
+) -> LeanAnswer:
+    """The stored token as the client sees it, with an ID token for openid."""
+    if scope:
+        token["scope"] = scope
+    if "openid" in scope.split():
         token["id_token"] = build_id_token(
             client=client,
             auth=auth,
-            scope=token["scope"],
+            scope=scope,
             nonce=nonce,
             access_token=token["access_token"],
             claims_request=auth.claims,
         )
-    db.session.commit()
     count_token(grant_type)
     return LeanAnswer(token, list(default_json_headers))
