@@ -27,10 +27,6 @@ class CancelForm(FlaskForm):
     tx = HiddenField()
 
 
-class ButtonForm(FlaskForm):
-    """A form that is only a button (send a new code): its CSRF token and nothing else."""
-
-
 class ChooseForm(FlaskForm):
     tx = HiddenField()
     factor = HiddenField(validators=[DataRequired(), Length(max=32)])
@@ -94,8 +90,7 @@ def number_and_password_errors(form: FlaskForm) -> dict[str, dict] | None:
     A number that is not a national identity number cannot have an account, so saying so
     tells nothing about who has one; no password is checked for it.
     """
-    if not form.validate() and "csrf_token" in form.errors:
-        return {"form": notices.notice("expired_form")}
+    form.validate()  # for the length limits; the CSRF token was checked before the view
     errors = {}
     typed = "".join((form.pid.data or "").split())
     if not typed:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 
 from idp import accounts, audit, transactions
 from idp.clock import now
@@ -99,6 +100,17 @@ def _stranded(citizen: Citizen | None) -> bool:
 
 def _wait(seconds: int, scope: str) -> dict:
     return {"page": "wait", "scope": scope, "until": (now() + timedelta(seconds=seconds)).isoformat()}
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_error: CSRFError):
+    """A form whose CSRF token was refused (open longer than the token lives, cookies cleared): its page, saying so."""
+    tx = _load_tx()
+    if tx is None:
+        return login_expired_page()
+    password_page = request.endpoint == "login.submit_password"
+    tx.step["password_errors" if password_page else "errors"] = {"form": notices.notice("expired_form")}
+    return _again(tx, "login.start" if password_page else "login.step")
 
 
 @bp.get("")
@@ -298,10 +310,8 @@ def verify():
     factor = following.factor
     form = factor.form_class()
     if not form.validate_on_submit():
-        if "csrf_token" in form.errors:
-            tx.step["errors"] = {"form": notices.notice("expired_form")}
-        else:
-            tx.step["errors"] = {"code": notices.notice("code_missing")}
+        # Empty, or longer than any code: nothing worth checking or counting.
+        tx.step["errors"] = {"code": notices.notice("code_wrong" if form.code.data else "code_missing")}
         return _again(tx, "login.step")
     attempt = accounts.begin_check(
         citizen.pid, event="login.factor", citizen=citizen, client_id=tx.client_id, factor=factor.name
@@ -339,10 +349,9 @@ def choose():
     if tx is None:
         return login_expired_page()
     form = ChooseForm()
-    if not form.validate_on_submit():
-        tx.step["errors"] = {"form": notices.notice("expired_form")}
-        return _again(tx, "login.step")
-    if form.factor.data not in {f.name for f in _chain().options(citizen, tx.requirement, now())}:
+    if not form.validate_on_submit() or form.factor.data not in {
+        f.name for f in _chain().options(citizen, tx.requirement, now())
+    }:
         return error_page(_("That way of logging in is not available"), _("Choose another one."))
     _chain().choose(tx.step, form.factor.data)
     tx.step.pop("errors", None)
@@ -361,9 +370,6 @@ def resend():
     tx, citizen = _load_step()
     if tx is None:
         return login_expired_page()
-    if not CancelForm().validate_on_submit():
-        tx.step["errors"] = {"form": notices.notice("expired_form")}
-        return _again(tx, "login.step")
     following = _chain().next(citizen, tx.requirement, tx.step, now())
     if following.kind == "factor" and following.factor.sends_code:
         _start_factor(tx, citizen, following.factor, again=True)

@@ -67,6 +67,7 @@ MESSAGES: dict[str, Callable[[int], str]] = {
     "new_missing": lambda _s: _("Type a new password."),
     "repeat_missing": lambda _s: _("Type the new password once more."),
     "current_wrong": lambda _s: _("The current password is wrong."),
+    "too_long": lambda _s: _("That is longer than we accept."),
     "repeat_differs": lambda _s: _("The new passwords are not the same."),
     "new_too_short": lambda _s: _(
         "The new password must have at least %(n)s characters.", n=current_app.config["IDP"].passwords.min_length

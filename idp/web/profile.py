@@ -24,6 +24,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask import session as browser_session
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 
 from idp import accounts, audit, transactions
 from idp.clock import now
@@ -43,7 +44,6 @@ from idp.web import notices
 from idp.web.forms import (
     ActivationForm,
     ActivationOrderForm,
-    ButtonForm,
     FactorForm,
     PasswordChangeForm,
     PhoneForm,
@@ -176,6 +176,27 @@ def _level_name(level: str) -> str:
     return names.get(level, level)
 
 
+# The page each form is on: a form whose CSRF token was refused goes back there, saying why.
+FORM_PAGES = {
+    "profile.phone_confirm": "profile.phone_confirm",
+    "profile.phone_resend": "profile.phone_confirm",
+    "profile.totp": "profile.totp",
+    "profile.activation": "profile.activation",
+    "profile.activate": "profile.activate",
+    "profile.activate_phone": "profile.activate_phone",
+    "profile.activate_confirm": "profile.activate_confirm",
+    "profile.activate_resend": "profile.activate_confirm",
+    "profile.activate_totp": "profile.activate_totp",
+}
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_error: CSRFError):
+    """A form open longer than its token lives (or sent after cookies were cleared): its page again, saying so."""
+    _keep(form=notices.notice("expired_form"))
+    return redirect(url_for(FORM_PAGES.get(request.endpoint or "", "profile.index")), 303)
+
+
 @bp.route("")
 @signed_in
 def index():
@@ -216,8 +237,10 @@ def phone():
     """Send a code to the new number; SMS is turned on only once the citizen types it back."""
     form = PhoneForm()
     sms = _chain().factors.get("sms")
-    if sms is None or not form.validate_on_submit():
-        _keep(phone=notices.notice("phone_missing" if sms is not None and "phone" in form.errors else "expired_form"))
+    if sms is None:
+        return error_page(_("Page not found"), _("Check the address."), status=404)
+    if not form.validate_on_submit():
+        _keep(phone=notices.notice("phone_invalid" if form.phone.data else "phone_missing"))
         return _back(anchor="sms")
     try:
         number = normalise_phone(form.phone.data)
@@ -270,7 +293,7 @@ def _confirm_phone(citizen: Citizen, key: str) -> dict | None:
     if state is None:
         return notices.notice("code_expired")
     if not form.validate_on_submit():
-        return notices.notice("expired_form" if "csrf_token" in form.errors else "code_missing")
+        return notices.notice("code_wrong" if form.code.data else "code_missing")
     outcome = sms.check(state, form.code.data)
     audit.record("profile.sms_confirm", outcome="success" if outcome.ok else outcome.reason, citizen=citizen)
     if not outcome.ok:
@@ -334,8 +357,8 @@ def phone_resend():
 
 def _resend(citizen: Citizen, key: str, confirm_endpoint: str):
     state = _store().get(PENDING, f"sms:{key}")
-    if state is None or not ButtonForm().validate_on_submit() or "sms" not in _chain().factors:
-        _keep(code=notices.notice("expired_form"))
+    if state is None or "sms" not in _chain().factors:
+        _keep(code=notices.notice("code_expired"))
         return _back(confirm_endpoint)
     refused = _send_phone_code(citizen, _chain().factors["sms"], state["phone"], key=key)
     _keep(code=refused) if refused else _keep()
@@ -361,11 +384,8 @@ def _totp_enrolment(citizen: Citizen, key: str, endpoint: str, *, back: bool, do
     pending = _store().get(PENDING, key)
     if request.method == "POST":
         if pending is None or not form.validate_on_submit():
-            _keep(
-                code=notices.notice(
-                    "expired_form" if pending is None or "csrf_token" in form.errors else "code_missing"
-                )
-            )
+            # No pending key: the page was open longer than a key waits for its code.
+            _keep(code=notices.notice("expired_form" if pending is None else "code_missing"))
             return _back(endpoint)
         step = factor.matching_timecode(pending["secret"], form.code.data)
         audit.record("profile.totp_confirm", outcome="success" if step is not None else "wrong", citizen=citizen)
@@ -458,16 +478,14 @@ def change_password():
     config = current_app.config["IDP"]
     hasher = current_app.extensions["idp.hasher"]
     if not form.validate_on_submit():
-        if "csrf_token" in form.errors:
-            _keep(current=notices.notice("expired_form"))
-        else:
-            _keep(
-                **{
-                    name: notices.notice(f"{name}_missing")
-                    for name in ("current", "new", "repeat")
-                    if name in form.errors
-                }
-            )
+        fields = ("current", "new", "repeat")
+        _keep(
+            **{
+                name: notices.notice("too_long" if form[name].data else f"{name}_missing")
+                for name in fields
+                if name in form.errors
+            }
+        )
         return _back(anchor="password")
     attempt = accounts.begin_check(g.citizen.pid, event="profile.password", citizen=g.citizen)
     db.session.commit()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.flows import authorize_params
+
 
 def _page(app, lang: str):
     client = app.test_client()
@@ -46,3 +48,19 @@ def test_an_error_of_ours_gets_our_page_and_a_machine_json(app, monkeypatch):
     machine = app.test_client().post("/revoke", data={"token": "x"})
     assert machine.status_code == 500
     assert machine.get_json()["error"] == "server_error" and machine.headers["Cache-Control"] == "no-store"
+
+
+def test_a_form_without_its_csrf_token_goes_back_to_its_page_saying_why(app, citizen, rp):
+    client = _page(app, "en")
+    login = client.get("/authorize", query_string=authorize_params(scope="openid")).location
+    client.get(login)
+    refused = client.post("/login", data={"tx": login.split("tx=")[1], "pid": citizen.pid, "password": "x"})
+    assert refused.status_code == 303 and refused.location == login
+    page = client.get(login)
+    assert "The page had been open too long. Fill it in again." in page.get_data(as_text=True)
+    # Min profil's forms alike; without a live login there is nothing to keep: the page says so.
+    activation = client.post("/profile/activation", data={"pid": citizen.pid, "password": "x"})
+    assert activation.status_code == 303 and activation.location == "/profile/activation"
+    assert "open too long" in client.get("/profile/activation").get_data(as_text=True)
+    expired = client.post("/login", data={"tx": "nobody", "pid": citizen.pid, "password": "x"})
+    assert "This login has expired" in expired.get_data(as_text=True)
