@@ -85,6 +85,7 @@ def test_three_wrong_codes_spend_the_code(app, citizen, rp, outbox, clock, monke
     refused = submit_code(client, tx, code)
     assert refused.status_code == 429
     assert "Wait before you try again" in refused.get_data(as_text=True)
+    assert f'<a href="/login/step?tx={tx}">Try again</a>' in refused.get_data(as_text=True)
     assert submit_code(client, tx, "54321").status_code == 429  # even the right code must wait
     clock.advance(seconds=61)
     finish(client, submit_code(client, tx, "54321"))
