@@ -8,6 +8,7 @@ from flask import Flask, current_app, g, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
 from idp import ops
@@ -143,6 +144,9 @@ def _method_not_allowed(error: HTTPException):
 
 
 def _too_large(_error: HTTPException):
+    # Nothing of a body this large is read, not even for the page's language (cookie, query or browser then).
+    request.form = ImmutableMultiDict()
+    request.files = ImmutableMultiDict()
     return error_page(_("Something in the request was wrong"), _("Go back and try again."), status=413)
 
 

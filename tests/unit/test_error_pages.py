@@ -64,3 +64,12 @@ def test_a_form_without_its_csrf_token_goes_back_to_its_page_saying_why(app, cit
     assert "open too long" in client.get("/profile/activation").get_data(as_text=True)
     expired = client.post("/login", data={"tx": "nobody", "pid": citizen.pid, "password": "x"})
     assert "This login has expired" in expired.get_data(as_text=True)
+
+
+def test_a_body_too_large_is_not_read_even_for_the_language(app):
+    response = app.test_client().post(
+        "/token",
+        data="ui_locales=en&" + "x" * (300 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "\x16©"},
+    )
+    assert response.status_code == 413
