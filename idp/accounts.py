@@ -29,11 +29,18 @@ from idp.policy.limits import Attempt, Failure, Limits
 DEVICE_COOKIE = "idp_device_"  # + the first characters of the account's key: one cookie per account
 
 
+def valid_pid(raw_pid: str) -> str | None:
+    """The number as parsed, or None when it is not a valid national identity number here."""
+    try:
+        return parse_pid(raw_pid, allow_synthetic=current_app.config["IDP"].citizens.allow_synthetic_pids)
+    except InvalidPid:
+        return None
+
+
 def find_citizen(raw_pid: str) -> tuple[str | None, Citizen | None]:
     """The number as parsed (None when it is not a valid one) and the citizen who has it, if any."""
-    try:
-        pid = parse_pid(raw_pid, allow_synthetic=current_app.config["IDP"].citizens.allow_synthetic_pids)
-    except InvalidPid:
+    pid = valid_pid(raw_pid)
+    if pid is None:
         return None, None
     return pid, db.session.scalar(sa.select(Citizen).filter_by(pid=pid))
 
@@ -82,6 +89,17 @@ def failed(
 def passed(attempt: Attempt) -> None:
     """Record-after: the secret was right; the counts stand until the login completes."""
     _limits().passed(attempt)
+
+
+def code_send_wait(citizen: Citizen) -> tuple[int, str]:
+    """Seconds before a one-time code may be sent for this citizen from this request's network (0: now), and whose
+    limit ("account" or "network") holds it. Asking counts nothing."""
+    return _limits().code_send_wait(account=citizen.pid, network=request.remote_addr, now=now())
+
+
+def code_sent(citizen: Citizen) -> None:
+    """Count a one-time code really sent for this citizen from this request's network."""
+    _limits().code_sent(account=citizen.pid, network=request.remote_addr, now=now())
 
 
 def login_completed(citizen: Citizen, response: Response) -> None:

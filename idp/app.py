@@ -8,16 +8,18 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Flask
+from flask import Flask, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import HTTPException
 
 from idp import ops
 from idp.clock import Clock, system_clock
 from idp.config import Config, ConfigError, load_config, load_secrets
 from idp.documents import DocumentRoutes
-from idp.errors import bad_request, error_page
+from idp.errors import bad_request, error_page, for_machine
 from idp.extensions import babel, csrf, db, migrate
 from idp.fetch import Fetcher
 from idp.hosts import TrustedHosts
@@ -75,6 +77,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
         # no page shows.
         WTF_I18N_ENABLED=False,
         BABEL_DEFAULT_LOCALE=config.i18n.default_locale,
+        BABEL_DEFAULT_TIMEZONE=config.i18n.time_zone,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
         MAX_CONTENT_LENGTH=256 * 1024,
     )
@@ -134,6 +137,10 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.jinja_env.globals["get_locale"] = get_locale
     app.register_error_handler(404, lambda e: error_page(_("Page not found"), _("Check the address."), status=404))
     app.register_error_handler(400, bad_request)
+    # No framework page in any case: what a citizen's browser can meet gets our own, in the page's language.
+    app.register_error_handler(405, _method_not_allowed)
+    app.register_error_handler(413, _too_large)
+    app.register_error_handler(500, _server_error)
     _wrap(app, config)
     return app
 
@@ -170,6 +177,37 @@ def check_schema(app: Flask) -> None:
         raise ConfigError(
             f"the database is not migrated (it is at {at}, this version needs {needed}): run `idp db upgrade`"
         )
+
+
+def _method_not_allowed(error: HTTPException):
+    """A form's address opened as a page (a bookmark, a reload of an old page): nothing was sent."""
+    body, status = error_page(
+        _("This page cannot be opened on its own"),
+        _("Nothing was sent. Go back to the page you came from and try again."),
+        status=405,
+    )
+    return body, status, {"Allow": ", ".join(error.valid_methods or ())} if error.valid_methods else {}
+
+
+def _too_large(_error: HTTPException):
+    # Nothing of a body this large is read, not even for the page's language (cookie, query or browser then).
+    request.form = ImmutableMultiDict()
+    request.files = ImmutableMultiDict()
+    return error_page(_("Something in the request was wrong"), _("Go back and try again."), status=413)
+
+
+def _server_error(_error: HTTPException):
+    """An error of ours: the citizen gets a page in their language (the log has the details); machines get JSON."""
+    db.session.rollback()
+    if for_machine():
+        response = jsonify(error="server_error", error_description="An unexpected error occurred.")
+        response.headers["Cache-Control"] = "no-store"
+        return response, 500
+    return error_page(
+        _("Something went wrong on our side"),
+        _("Nothing was lost. Wait a minute, then go back to the service and start the login again."),
+        status=500,
+    )
 
 
 def _wrap(app: Flask, config: Config) -> None:

@@ -17,6 +17,7 @@ import secrets
 import tomllib
 import types
 import typing
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -111,6 +112,8 @@ class SessionConfig:
 class I18nConfig:
     default_locale: str = "nb"
     locales: tuple[str, ...] = ("nb", "nn", "en")
+    # Times on the pages (Min profil's recent logins) are shown in this IANA time zone.
+    time_zone: str = "Europe/Oslo"
 
 
 @dataclass(frozen=True)
@@ -198,10 +201,11 @@ class LimitsConfig:
     # A browser that completed a login on an account is a known device for it this long.
     device_days: int = 400
     # Per network (an IPv4 address, an IPv6 /64) within window_seconds: failures on all accounts,
-    # and one-time codes sent (no SMS pumping).
+    # and one-time codes really sent (no SMS pumping); codes sent per account in the same window.
     window_seconds: int = 600
     ip_failures: int = 50
-    ip_codes_sent: int = 10
+    ip_codes_sent: int = 60
+    account_codes_sent: int = 10
 
 
 @dataclass(frozen=True)
@@ -323,6 +327,11 @@ def load_config(
         sections[section] = _build(hints[section], section, values)
     config = Config(base_dir=base_dir, **sections)
     _check_issuer(config.server.issuer)
+    try:
+        zoneinfo.ZoneInfo(config.i18n.time_zone)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        zone = config.i18n.time_zone
+        raise ConfigError(f"i18n.time_zone must be an IANA time zone such as Europe/Oslo, not {zone!r}") from None
     return config
 
 

@@ -36,11 +36,12 @@ class Outcome:
 
 
 class TryLater(Exception):  # noqa: N818 - reads as what the page tells the citizen
-    """A new challenge cannot be made yet (resend throttle, send limit)."""
+    """A new challenge cannot be made yet: ``seconds`` to wait, or ``used_up`` when this login may make no more."""
 
-    def __init__(self, seconds: int):
+    def __init__(self, seconds: int, *, used_up: bool = False):
         super().__init__(f"try again in {seconds} s")
         self.seconds = seconds
+        self.used_up = used_up
 
 
 class Factor(Protocol):

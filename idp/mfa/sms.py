@@ -70,7 +70,7 @@ class SmsFactor:
         moment = now()
         sends = int(state.get("sends", 0))
         if sends >= self.config.max_sends:
-            raise TryLater(self.config.code_seconds)
+            raise TryLater(self.config.code_seconds, used_up=True)
         if "sent_at" in state:
             ready = datetime.fromisoformat(state["sent_at"]) + timedelta(seconds=self.config.resend_seconds)
             if ready > moment:

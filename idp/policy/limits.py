@@ -46,7 +46,8 @@ SCOPES = "limit_scope"  # a scope's failures: {"failures", "weighed", "since" (t
 CLAIMS = "limit_claim"  # the one attempt of a scope being checked right now
 NETWORK_FAILURES = "limit_network"  # a network's failures on all accounts, per window
 NETWORK_HOLDS = "limit_network_hold"  # a network over its window's limit: {"until"}
-CODES_SENT = "limit_codes_sent"  # one-time codes sent to a network's requests, per window
+CODES_SENT = "limit_codes_sent"  # one-time codes sent per account and per network, per window
+CODE_HOLDS = "limit_codes_hold"  # an account or network that sent its window's codes: {"until"}
 
 # Longer than any check of a secret takes (an Argon2 verification under load): a claim that
 # a failed request left behind frees its scope after this.
@@ -278,9 +279,33 @@ class Limits:
         # Only the failure that reached the limit begins the hold; ones in flight beside it renew it.
         return seconds, count == self.config.ip_failures
 
-    def may_send_code(self, ip: str | None, now: datetime) -> bool:
-        """Count one code sent for a request from this network; False once over the window's limit (no SMS pumping)."""
-        index, _end = self._window(now)
-        net = self._digest("network", network_of(ip))
-        count = self.store.incr(CODES_SENT, f"{net}:{index}", ttl=self.config.window_seconds)
-        return count <= self.config.ip_codes_sent
+    # ------------------------------------------------------------ one-time codes sent
+    def _code_scopes(self, account: str, network: str | None) -> list[tuple[str, str, int]]:
+        return [
+            ("account", "account:" + self.account_key(account), self.config.account_codes_sent),
+            ("network", "network:" + self._digest("network", network_of(network)), self.config.ip_codes_sent),
+        ]
+
+    def code_send_wait(self, *, account: str, network: str | None, now: datetime) -> tuple[int, str]:
+        """Seconds before a code may be sent for ``account`` to a request from ``network`` (0: now), and whose limit.
+
+        Asking counts nothing: only codes really sent count (:meth:`code_sent`), so a citizen
+        pressing "send a new code" too early, or a refused click, does not use up the limit.
+        """
+        for kind, key, _limit in self._code_scopes(account, network):
+            hold = self.store.get(CODE_HOLDS, key)
+            if hold and (left := _seconds(datetime.fromisoformat(hold["until"]) - now)):
+                return left, kind
+        return 0, ""
+
+    def code_sent(self, *, account: str, network: str | None, now: datetime) -> None:
+        """Count a code sent, per account and per network; one that reaches its limit waits out its window.
+
+        Two sends racing past :meth:`code_send_wait` both count: the limit is passed by at most
+        the requests in flight, and the factor's own resend throttle bounds those per login.
+        """
+        index, end = self._window(now)
+        for _kind, key, limit in self._code_scopes(account, network):
+            count = self.store.incr(CODES_SENT, f"{key}:{index}", ttl=self.config.window_seconds)
+            if count >= limit:
+                self.store.put(CODE_HOLDS, key, {"until": end.isoformat()}, ttl=max(1, _seconds(end - now)))

@@ -5,6 +5,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from idp import accounts
+from idp.web import notices
+
 
 class LoginForm(FlaskForm):
     tx = HiddenField()
@@ -79,3 +82,27 @@ class ActivationForm(FlaskForm):
         validators=[DataRequired(), Length(max=32)],
         render_kw={"autocomplete": "one-time-code", "spellcheck": "false"},
     )
+
+
+def number_and_password_errors(form: FlaskForm) -> dict[str, dict] | None:
+    """What is wrong with a form of a national identity number and a password (and a code), before any check.
+
+    A number that is not a national identity number cannot have an account, so saying so
+    tells nothing about who has one; no password is checked for it.
+    """
+    form.validate()  # for the length limits; the CSRF token was checked before the view
+    errors = {}
+    typed = "".join((form.pid.data or "").split())
+    if not typed:
+        errors["pid"] = notices.notice("pid_missing")
+    elif not (len(typed) == 11 and typed.isascii() and typed.isdigit()):
+        errors["pid"] = notices.notice("pid_malformed")
+    elif accounts.valid_pid(typed) is None:
+        errors["pid"] = notices.notice("pid_invalid")
+    if not form.password.data:
+        errors["password"] = notices.notice("password_missing")
+    elif "password" in form.errors:
+        errors["form"] = notices.notice("wrong_password")  # longer than any password can be
+    if "code" in form and not form.code.data:
+        errors["code"] = notices.notice("activation_code_missing")
+    return errors or None

@@ -6,8 +6,11 @@ audited and counted against the account's and the IP's limits.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 
 from idp import accounts, audit, transactions
 from idp.clock import now
@@ -20,10 +23,11 @@ from idp.mfa.factor import Factor, TryLater
 from idp.mfa.gateways.sms import GatewayError
 from idp.models import Citizen, CitizenStatus
 from idp.policy.limits import Attempt
-from idp.policy.requirement import SessionFacts, can_step_up
+from idp.policy.requirement import Requirement, SessionFacts, can_step_up
 from idp.sessions import current_session, start_session
 from idp.transactions import LoginTransaction
-from idp.web.forms import CancelForm, ChooseForm, LoginForm
+from idp.web import notices
+from idp.web.forms import CancelForm, ChooseForm, LoginForm, number_and_password_errors
 
 bp = Blueprint("login", __name__, url_prefix="/login")
 
@@ -49,61 +53,128 @@ def render(template: str, tx: LoginTransaction, status: int = 200, **values):
     return render_template(template, tx=tx, cancel=CancelForm(tx=tx.id), cancel_url=_cancel_url(tx), **values), status
 
 
-@bp.route("", methods=["GET", "POST"])
-def start():
-    tx = transactions.load(request.args.get("tx") or request.form.get("tx") or "")
+def _load_tx() -> LoginTransaction | None:
+    tx = transactions.load(request.values.get("tx", ""))
+    if tx is not None:
+        # Before any form exists: Flask-WTF fixes the request's locale when it is built.
+        g.ui_locales = tx.params.get("ui_locales")
+    return tx
+
+
+def _again(tx: LoginTransaction, endpoint: str):
+    """Redirect after POST: the page, drawn by GET, says what this POST left in the transaction."""
+    transactions.save(tx)
+    db.session.commit()
+    return redirect(url_for(endpoint, tx=tx.id), 303)
+
+
+def _halted(tx: LoginTransaction):
+    """The page that stops the login for now (a wait, a locked account, a phased-out factor), or None."""
+    halt = tx.step.get("halt")
+    if not halt:
+        return None
+    if halt["page"] == "wait":
+        left = notices.seconds_left(halt, now())
+        if not left:
+            tx.step.pop("halt")
+            return None
+        message = wait_message(left, network=halt["scope"] == "network")
+        # A known device is counted on its own: strangers' failures elsewhere do not hold it back.
+        hint = halt["scope"] in ("account", "account_network")
+        return render("login/wait.html", tx, 429, message=message, known_device_hint=hint)
+    if halt["page"] == "locked":
+        return render("login/locked.html", tx, 403)
+    citizen = db.session.get(Citizen, tx.step.get("citizen_id"))
+    factor = _chain().factors.get(halt["factor"])
+    if factor is None:  # no longer configured at all: the chain decides afresh
+        tx.step.pop("halt")
+        return None
+    return render("login/phased_out.html", tx, 403, factor=factor, stranded=_stranded(citizen))
+
+
+def _stranded(citizen: Citizen | None) -> bool:
+    """Whether no factor the citizen has logs in any more: Min profil would refuse them, an activation letter not."""
+    lowest = current_app.extensions["idp.levels"].order[0]
+    return citizen is not None and not _chain().options(citizen, Requirement(min_acr=lowest), now())
+
+
+def _wait(seconds: int, scope: str) -> dict:
+    return {"page": "wait", "scope": scope, "until": (now() + timedelta(seconds=seconds)).isoformat()}
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_error: CSRFError):
+    """A form whose CSRF token was refused (open longer than the token lives, cookies cleared): its page, saying so."""
+    tx = _load_tx()
     if tx is None:
         return login_expired_page()
-    # Before the form exists: Flask-WTF fixes the request's locale when it is built.
-    g.ui_locales = tx.params.get("ui_locales")
+    password_page = request.endpoint == "login.submit_password"
+    tx.step["password_errors" if password_page else "errors"] = {"form": notices.notice("expired_form")}
+    return _again(tx, "login.start" if password_page else "login.step")
+
+
+@bp.get("")
+def start():
+    tx = _load_tx()
+    if tx is None:
+        return login_expired_page()
+    if (page := _halted(tx)) is not None:
+        return page
+    # The hint is a national identity number: it fills in the form once and is not kept in
+    # the transaction, which the shared store holds for the rest of the login.
+    hint = tx.params.pop("login_hint", None)
+    session = current_session()
+    if session is not None and can_step_up(
+        requirement=tx.requirement, session=SessionFacts(acr=session.acr, auth_time=session.auth_time), now=now()
+    ):
+        # Step-up: the password was given in this session; only a stronger second factor is missing.
+        tx.step = {**tx.step, "citizen_id": session.citizen_id, "step_up": True}
+        transactions.save(tx)
+        return redirect(url_for("login.step", tx=tx.id))
+    if hint is not None:
+        transactions.save(tx)
+    form = LoginForm(tx=tx.id)
+    if hint is not None and hint.isascii() and hint.isdigit():
+        form.pid.data = hint
+    # Kept apart from the factor page's ("errors"): Back from one to the other shows each its own.
+    errors = notices.worded(tx.step.get("password_errors"), now())
+    # A page that says why the form it got was refused answers as that refusal did.
+    return render("login.html", tx, 400 if errors else 200, form=form, errors=errors)
+
+
+@bp.post("")
+def submit_password():
+    tx = _load_tx()
+    if tx is None:
+        return login_expired_page()
     form = LoginForm()
-    form.tx.data = tx.id
-    if request.method == "GET":
-        # The hint is a national identity number: it fills in the form once and is not kept in
-        # the transaction, which the shared store holds for the rest of the login.
-        hint = tx.params.pop("login_hint", None)
-        session = current_session()
-        if session is not None and can_step_up(
-            requirement=tx.requirement, session=SessionFacts(acr=session.acr, auth_time=session.auth_time), now=now()
-        ):
-            # Step-up: the password was given in this session; only a stronger second factor is missing.
-            tx.step = {**tx.step, "citizen_id": session.citizen_id, "step_up": True}
-            transactions.save(tx)
-            return redirect(url_for("login.step", tx=tx.id))
-        if hint is not None:
-            transactions.save(tx)
-            if hint.isascii() and hint.isdigit():
-                form.pid.data = hint
-    error = None
-    if form.validate_on_submit():
-        pid, citizen = accounts.find_citizen(form.pid.data)
-        # Checked, claimed and committed before Argon2id runs: the claim must hold whatever follows,
-        # and the hash must not run inside a write transaction (on SQLite that holds up every writer).
-        attempt = accounts.begin_check(pid, event="login.password", citizen=citizen, client_id=tx.client_id)
-        db.session.commit()
-        if not attempt.allowed:
-            return _wait_page(attempt.wait_seconds, attempt.scope)(tx)
-        with _store().deferred():
-            citizen, refusal = _verify(pid, citizen, form.password.data, attempt, client_id=tx.client_id)
-            if refusal is not None:
-                db.session.commit()
-                return refusal(tx)
-            if citizen is not None:
-                tx.step = {**tx.step, "citizen_id": citizen.id, "step_up": False}
-                following = _chain().next(citizen, tx.requirement, tx.step, now())
-                if following.kind == "done":
-                    return _finish(tx, citizen, following, used=[])
-                transactions.save(tx)
-                db.session.commit()
-                return redirect(url_for("login.step", tx=tx.id))
-            db.session.commit()
-        error = _("The national identity number or the password is wrong.")
-    status = 400 if request.method == "POST" else 200
-    return render("login.html", tx, status, form=form, error=error)
+    tx.step["password_errors"] = number_and_password_errors(form) or {}
+    if tx.step["password_errors"]:
+        return _again(tx, "login.start")
+    pid, citizen = accounts.find_citizen(form.pid.data)
+    # Checked, claimed and committed before Argon2id runs: the claim must hold whatever follows,
+    # and the hash must not run inside a write transaction (on SQLite that holds up every writer).
+    attempt = accounts.begin_check(pid, event="login.password", citizen=citizen, client_id=tx.client_id)
+    db.session.commit()
+    if not attempt.allowed:
+        tx.step["halt"] = _wait(attempt.wait_seconds, attempt.scope)
+        return _again(tx, "login.start")
+    with _store().deferred():
+        citizen, halt = _verify(pid, citizen, form.password.data, attempt, client_id=tx.client_id)
+        if citizen is not None:
+            tx.step = {**tx.step, "citizen_id": citizen.id, "step_up": False}
+            following = _chain().next(citizen, tx.requirement, tx.step, now())
+            if following.kind == "done":
+                return _finish(tx, citizen, following, used=[])
+            return _again(tx, "login.step")
+        tx.step["halt"] = halt
+        if halt is None:
+            tx.step["password_errors"] = {"form": notices.notice("wrong_password")}
+        return _again(tx, "login.start")
 
 
 def _verify(pid: str | None, citizen: Citizen | None, given_password: str, attempt: Attempt, *, client_id: str):
-    """(citizen, None) when the password is right; (None, page) when the account may not go on; (None, None) if wrong.
+    """(citizen, None) when the password is right; (None, halt) when the account may not go on; (None, None) if wrong.
 
     A number nobody has goes the same way as a wrong password, hash and counts included, so
     neither the pages nor their timing tell which numbers have an account.
@@ -120,7 +191,7 @@ def _verify(pid: str | None, citizen: Citizen | None, given_password: str, attem
         # Told only after the right password, so the page does not reveal locks to strangers.
         accounts.passed(attempt)
         audit.record("login.password", outcome="locked", citizen=citizen, client_id=client_id)
-        return None, lambda tx: render("login/locked.html", tx, 403)
+        return None, {"page": "locked"}
     if citizen.status != CitizenStatus.active:
         # Answered, and counted, as a wrong password.
         audit.record("login.password", outcome=citizen.status.value, citizen=citizen, client_id=client_id)
@@ -132,23 +203,14 @@ def _verify(pid: str | None, citizen: Citizen | None, given_password: str, attem
     return citizen, None
 
 
-def _wait_page(seconds: int, scope: str):
-    message = wait_message(seconds, network=scope == "network")
-    # A known device is counted on its own: strangers' failures elsewhere do not hold it back.
-    hint = scope in ("account", "account_network")
-    return lambda tx: render("login/wait.html", tx, 429, message=message, known_device_hint=hint)
-
-
-def _failed(attempt: Attempt, citizen: Citizen | None, pid: str | None, client_id: str):
-    """Count a wrong secret; the wait page when the next attempt must now wait, else None."""
+def _failed(attempt: Attempt, citizen: Citizen | None, pid: str | None, client_id: str) -> dict | None:
+    """Count a wrong secret; the wait when the next attempt must now wait, else None."""
     failure = accounts.failed(attempt, citizen=citizen, pid=pid, client_id=client_id)
-    return _wait_page(failure.wait_seconds, failure.scope) if failure.wait_seconds else None
+    return _wait(failure.wait_seconds, failure.scope) if failure.wait_seconds else None
 
 
 def _load_step() -> tuple[LoginTransaction | None, Citizen | None]:
-    tx = transactions.load(request.values.get("tx", ""))
-    if tx is not None:
-        g.ui_locales = tx.params.get("ui_locales")
+    tx = _load_tx()
     citizen_id = tx.step.get("citizen_id") if tx else None
     citizen = db.session.get(Citizen, citizen_id) if citizen_id else None
     if citizen is None or citizen.status != CitizenStatus.active:
@@ -156,17 +218,14 @@ def _load_step() -> tuple[LoginTransaction | None, Citizen | None]:
     return tx, citizen
 
 
-@bp.route("/step", methods=["GET", "POST"])
+@bp.get("/step")
 def step():
-    """The second factor: show its page (starting it when needed) and verify the answer."""
+    """The second factor's page: what the chain asks for next, starting the factor when nothing is pending."""
     tx, citizen = _load_step()
     if tx is None:
         return login_expired_page()
-    policy = current_app.extensions["idp.policy"]
-    pending = _chain().factors.get(tx.step.get("factor") or "")
-    if request.method == "POST" and pending is not None and not policy.rules[pending.name].accepted(now()):
-        # The page was opened before the cutoff: the answer is refused whether right or not.
-        return _phased_out(tx, citizen, pending)
+    if (page := _halted(tx)) is not None:
+        return page
     following = _chain().next(citizen, tx.requirement, tx.step, now())
     if following.kind == "done":
         return _finish(tx, citizen, following, used=[])
@@ -176,141 +235,151 @@ def step():
         transactions.save(tx)
         return render("login/choose.html", tx, options=following.options, form=ChooseForm(tx=tx.id))
     factor = following.factor
-    form = factor.form_class(tx=tx.id)
-    error = None
-    status = 200
-    if request.method == "POST" and form.validate_on_submit():
-        attempt = accounts.begin_check(
-            citizen.pid, event="login.factor", citizen=citizen, client_id=tx.client_id, factor=factor.name
-        )
-        db.session.commit()
-        if not attempt.allowed:
-            return _wait_page(attempt.wait_seconds, attempt.scope)(tx)
-        # The answer, its audit event, the counters and the transaction's state commit together.
-        with _store().deferred():
-            outcome = _chain().verify(citizen, factor, tx.step, request.form, now())
-            audit.record(
-                "login.factor",
-                outcome="success" if outcome.ok else outcome.reason,
-                citizen=citizen,
-                client_id=tx.client_id,
-                factor=factor.name,
-            )
-            if outcome.ok or outcome.reason == "phased_out":
-                accounts.passed(attempt)
-            if outcome.ok:
-                return _finish(tx, citizen, following, used=[factor.name])
-            if outcome.reason == "phased_out":
-                return _phased_out(tx, citizen, factor)
-            refusal = _failed(attempt, citizen, citizen.pid, tx.client_id)
-            transactions.save(tx)
-            db.session.commit()
-        if refusal is not None:
-            return refusal(tx)
-        error = {
-            "wrong": _("The code is wrong. Check it and try again."),
-            "expired": _("The code has expired. Ask for a new one."),
-            "exhausted": _("Too many wrong codes. Ask for a new one."),
-            "replay": _("That code has already been used."),
-        }[outcome.reason]
-        form.code.data = ""
-        status = 400
-        if outcome.restart and factor.sends_code:
-            # A new code is sent only when the citizen asks for it: no surprise messages, no pumping.
-            return _factor_page(tx, factor, following, form, tx.step.get("last_challenge") or {}, error, status)
-    elif request.method == "POST":
-        status = 400
     starting = tx.step.get("factor") != factor.name or tx.step.get("challenge") is None
-    if factor.sends_code and starting and not _limits().may_send_code(request.remote_addr, now()):
-        return _code_not_sent("rate_limited", tx, citizen, factor)
-    try:
-        values = _chain().challenge(citizen, factor, tx.step, service=tx.client_name)
-    except TryLater as wait:
-        values, error = (
-            tx.step.get("challenge") or tx.step.get("last_challenge") or {},
-            _("Wait %(seconds)s seconds before asking for a new code.", seconds=wait.seconds),
-        )
-    except GatewayError:
-        return _code_not_sent("gateway_error", tx, citizen, factor)
-    else:
-        if factor.sends_code and starting:
-            audit.record(
-                "login.code_sent", outcome="success", citizen=citizen, client_id=tx.client_id, factor=factor.name
-            )
-    tx.step["last_challenge"] = values
+    # A code-sending factor whose code is spent waits for the citizen to ask for a new one:
+    # no surprise messages on a reload, no pumping.
+    if starting and not (factor.sends_code and tx.step.get("await_resend")):
+        _start_factor(tx, citizen, factor, again=False)
     transactions.save(tx)
     db.session.commit()
-    return _factor_page(tx, factor, following, form, values, error, status)
-
-
-def _factor_page(tx: LoginTransaction, factor, following: Next, form, values: dict, error: str | None, status: int):
     notice = current_app.extensions["idp.policy"].phase_out_notice(factor.name, now())
+    errors = notices.worded(tx.step.get("errors"), now())
     return render(
         factor.template,
         tx,
-        status,
+        400 if errors else 200,
         factor=factor,
-        form=form,
-        values=values,
-        error=error,
+        form=factor.form_class(tx=tx.id),
+        values=tx.step.get("challenge") or tx.step.get("last_challenge") or {},
+        errors=errors,
+        # No live code: the page's main button asks for a new one instead of sending one.
+        ask_again=factor.sends_code and bool(tx.step.get("await_resend")),
         notice=notice,
         others=[f for f in following.options if f.name != factor.name],
         choose=ChooseForm(tx=tx.id),
     )
 
 
-@bp.route("/choose", methods=["POST"])
+def _start_factor(tx: LoginTransaction, citizen: Citizen, factor: Factor, *, again: bool) -> None:
+    """Start ``factor`` (send a code, within the limits); what went wrong is kept at the code field."""
+    errors = tx.step.setdefault("errors", {})
+    errors.pop("code", None)
+    refused = _start_refused(tx, citizen, factor, again=again)
+    if refused is None:
+        tx.step.pop("await_resend", None)
+        return
+    errors["code"] = refused
+    if not again:
+        tx.step["await_resend"] = True  # nothing was sent: the page offers to send a code
+
+
+def _start_refused(tx: LoginTransaction, citizen: Citizen, factor: Factor, *, again: bool) -> dict | None:
+    if factor.sends_code:
+        wait, scope = accounts.code_send_wait(citizen)
+        if wait:
+            _code_not_sent("rate_limited", tx, citizen, factor)
+            return notices.notice(f"codes_{scope}", until=now() + timedelta(seconds=wait))
+    try:
+        tx.step["last_challenge"] = _chain().challenge(citizen, factor, tx.step, service=tx.client_name, again=again)
+    except TryLater as later:
+        if later.used_up:
+            return notices.notice("sends_used")
+        return notices.notice("resend_wait", until=now() + timedelta(seconds=later.seconds))
+    except GatewayError:
+        _code_not_sent("gateway_error", tx, citizen, factor)
+        return notices.notice("send_failed")
+    if factor.sends_code:
+        accounts.code_sent(citizen)
+        audit.record("login.code_sent", outcome="success", citizen=citizen, client_id=tx.client_id, factor=factor.name)
+    return None
+
+
+@bp.post("/step")
+def verify():
+    """The citizen's answer to the second factor; the page says what came of it."""
+    tx, citizen = _load_step()
+    if tx is None:
+        return login_expired_page()
+    pending = _chain().factors.get(tx.step.get("factor") or "")
+    if pending is not None and not current_app.extensions["idp.policy"].rules[pending.name].accepted(now()):
+        # The page was opened before the cutoff: the answer is refused whether right or not.
+        return _phased_out(tx, citizen, pending)
+    following = _chain().next(citizen, tx.requirement, tx.step, now())
+    if following.kind != "factor":
+        return _again(tx, "login.step")
+    factor = following.factor
+    form = factor.form_class()
+    if not form.validate_on_submit():
+        # Empty, or longer than any code: nothing worth checking or counting.
+        tx.step["errors"] = {"code": notices.notice("code_wrong" if form.code.data else "code_missing")}
+        return _again(tx, "login.step")
+    attempt = accounts.begin_check(
+        citizen.pid, event="login.factor", citizen=citizen, client_id=tx.client_id, factor=factor.name
+    )
+    db.session.commit()
+    if not attempt.allowed:
+        tx.step["halt"] = _wait(attempt.wait_seconds, attempt.scope)
+        return _again(tx, "login.step")
+    # The answer, its audit event, the counters and the transaction's state commit together.
+    with _store().deferred():
+        outcome = _chain().verify(citizen, factor, tx.step, request.form, now())
+        audit.record(
+            "login.factor",
+            outcome="success" if outcome.ok else outcome.reason,
+            citizen=citizen,
+            client_id=tx.client_id,
+            factor=factor.name,
+        )
+        if outcome.ok or outcome.reason == "phased_out":
+            accounts.passed(attempt)
+        if outcome.ok:
+            return _finish(tx, citizen, following, used=[factor.name])
+        if outcome.reason == "phased_out":
+            return _phased_out(tx, citizen, factor)
+        tx.step["halt"] = _failed(attempt, citizen, citizen.pid, tx.client_id)
+        tx.step["errors"] = {"code": notices.notice(f"code_{outcome.reason}")}
+        if outcome.restart and factor.sends_code:
+            tx.step["await_resend"] = True
+        return _again(tx, "login.step")
+
+
+@bp.post("/choose")
 def choose():
     tx, citizen = _load_step()
-    form = ChooseForm()
-    if tx is None or not form.validate_on_submit():
+    if tx is None:
         return login_expired_page()
-    if form.factor.data not in {f.name for f in _chain().options(citizen, tx.requirement, now())}:
+    form = ChooseForm()
+    if not form.validate_on_submit() or form.factor.data not in {
+        f.name for f in _chain().options(citizen, tx.requirement, now())
+    }:
         return error_page(_("That way of logging in is not available"), _("Choose another one."))
     _chain().choose(tx.step, form.factor.data)
-    transactions.save(tx)
-    return redirect(url_for("login.step", tx=tx.id))
+    tx.step.pop("errors", None)
+    tx.step.pop("await_resend", None)
+    return _again(tx, "login.step")
 
 
-def _code_not_sent(outcome: str, tx: LoginTransaction, citizen: Citizen, factor: Factor):
-    """A code the citizen asked for and did not get: audited (so counted in the metrics), then explained."""
+def _code_not_sent(outcome: str, tx: LoginTransaction, citizen: Citizen, factor: Factor) -> None:
+    """A code the citizen asked for and did not get: audited (so counted in the metrics)."""
     audit.record("login.code_sent", outcome=outcome, citizen=citizen, client_id=tx.client_id, factor=factor.name)
-    db.session.commit()
-    if outcome == "rate_limited":
-        return render("login/too_many.html", tx, 429)
-    return render("login/send_failed.html", tx, 503)
 
 
-@bp.route("/resend", methods=["POST"])
+@bp.post("/resend")
 def resend():
-    """A new code on request, throttled by the factor and limited per IP."""
+    """A new code on request, throttled by the factor and limited per account and network."""
     tx, citizen = _load_step()
-    form = CancelForm()
-    if tx is None or not form.validate_on_submit():
+    if tx is None:
         return login_expired_page()
     following = _chain().next(citizen, tx.requirement, tx.step, now())
-    if following.kind != "factor" or not following.factor.sends_code:
-        return redirect(url_for("login.step", tx=tx.id))
-    if not _limits().may_send_code(request.remote_addr, now()):
-        return _code_not_sent("rate_limited", tx, citizen, following.factor)
-    try:
-        _chain().challenge(citizen, following.factor, tx.step, service=tx.client_name, again=True)
-    except TryLater as wait:
-        return render("login/too_many.html", tx, 429, seconds=wait.seconds)
-    except GatewayError:
-        return _code_not_sent("gateway_error", tx, citizen, following.factor)
-    audit.record(
-        "login.code_sent", outcome="success", citizen=citizen, client_id=tx.client_id, factor=following.factor.name
-    )
-    transactions.save(tx)
-    db.session.commit()
-    return redirect(url_for("login.step", tx=tx.id))
+    if following.kind == "factor" and following.factor.sends_code:
+        _start_factor(tx, citizen, following.factor, again=True)
+    return _again(tx, "login.step")
 
 
 def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: list[str]):
     acr, amr = _chain().result(used) if used else (following.acr, following.amr)
     target = tx.step.get("return_to") or url_for("oidc.resume", tx=tx.id)
-    response = redirect(target)
+    response = redirect(target, 303)
     # One commit: the session, the transaction that now names it, the reset counters and the audit event.
     with _store().deferred():
         session = start_session(citizen=citizen, acr=acr, amr=amr, response=response)
@@ -336,10 +405,17 @@ def _unmet(tx: LoginTransaction, citizen: Citizen, following: Next):
         phased_out=[f.name for f in following.phased_out],
     )
     db.session.commit()
-    return render("login/unmet.html", tx, 403, phased_out=following.phased_out, required=tx.requirement.min_acr)
+    return render(
+        "login/unmet.html",
+        tx,
+        403,
+        phased_out=following.phased_out,
+        required=tx.requirement.min_acr,
+        stranded=_stranded(citizen),
+    )
 
 
-def _phased_out(tx: LoginTransaction, citizen: Citizen, factor):
+def _phased_out(tx: LoginTransaction, citizen: Citizen, factor: Factor):
     audit.record("login.factor", outcome="phased_out", citizen=citizen, client_id=tx.client_id, factor=factor.name)
-    db.session.commit()
-    return render("login/phased_out.html", tx, 403, factor=factor)
+    tx.step["halt"] = {"page": "phased_out", "factor": factor.name}
+    return _again(tx, "login.step")

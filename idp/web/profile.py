@@ -14,18 +14,21 @@ post, and with its code and the password the citizen sets up a code by SMS.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from functools import wraps
 
 import segno
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask import session as browser_session
+from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 
 from idp import accounts, audit, transactions
 from idp.clock import now
-from idp.errors import error_page, wait_message
+from idp.errors import error_page
 from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa import password
@@ -37,6 +40,7 @@ from idp.mfa.sms import normalise_phone
 from idp.models import ActivationLetter, AuditEvent, Citizen, CitizenStatus, Client
 from idp.policy.requirement import Requirement
 from idp.sessions import current_session
+from idp.web import notices
 from idp.web.forms import (
     ActivationForm,
     ActivationOrderForm,
@@ -44,6 +48,7 @@ from idp.web.forms import (
     PasswordChangeForm,
     PhoneForm,
     ProfileCodeForm,
+    number_and_password_errors,
 )
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -117,7 +122,84 @@ def cancel():
     return redirect(url_for("pages.index"))
 
 
-def _page(status: int = 200, **values):
+KEPT = "profile_notice"  # in the signed session cookie: what a profile page says after a form was sent
+KEPT_SECONDS = 600
+
+
+# What went well, worded by the page drawn after the redirect; the argument is a factor's name, a date or "".
+DONE: dict[str, Callable[[str], str]] = {
+    "sms_on": lambda _a: _("Codes by SMS are turned on."),
+    "totp_on": lambda _a: _("Your authenticator app is set up."),
+    "removed": lambda name: (
+        _("%(factor)s was removed.", factor=_chain().factors[name].label) if name in _chain().factors else ""
+    ),
+    "preferred": lambda _a: _("Your choice is saved."),
+    "password": lambda _a: _("Your password is changed."),
+    "letter_sent": lambda _a: _("The activation letter is on its way to your registered address."),
+    "letter_already": lambda day: _(
+        "An activation letter was already sent to you. It is valid until %(date)s.",
+        date=format_date(date.fromisoformat(day), "long"),
+    ),
+}
+
+
+def _keep(*, done: str | None = None, arg: str = "", **errors: dict) -> None:
+    """What the next profile page drawn says: ``done`` (a key of DONE) and errors at fields (kept notices).
+
+    Kept in the signed session cookie until the next form is sent (or a few minutes), so a
+    reload or another language says it again, in that language.
+    """
+    browser_session[KEPT] = {"at": now().isoformat(), "done": done, "arg": arg, "errors": errors}
+
+
+def _kept() -> tuple[str | None, dict[str, str]]:
+    kept = browser_session.get(KEPT)
+    if not isinstance(kept, dict) or now() - datetime.fromisoformat(kept["at"]) > timedelta(seconds=KEPT_SECONDS):
+        return None, {}
+    done = kept.get("done")
+    message = DONE[done](str(kept.get("arg", ""))) if done in DONE else None
+    return message, notices.worded(kept.get("errors"), now())
+
+
+def _back(endpoint: str = "profile.index", anchor: str | None = None, **values):
+    """Redirect after POST, to the page that says what came of it."""
+    db.session.commit()
+    return redirect(url_for(endpoint, _anchor=anchor, **values), 303)
+
+
+def _level_name(level: str) -> str:
+    names = {
+        "idporten-loa-low": _("Low"),
+        "idporten-loa-substantial": _("Substantial"),
+        "idporten-loa-high": _("High"),
+    }
+    return names.get(level, level)
+
+
+# The page each form is on: a form whose CSRF token was refused goes back there, saying why.
+FORM_PAGES = {
+    "profile.phone_confirm": "profile.phone_confirm",
+    "profile.phone_resend": "profile.phone_confirm",
+    "profile.totp": "profile.totp",
+    "profile.activation": "profile.activation",
+    "profile.activate": "profile.activate",
+    "profile.activate_phone": "profile.activate_phone",
+    "profile.activate_confirm": "profile.activate_confirm",
+    "profile.activate_resend": "profile.activate_confirm",
+    "profile.activate_totp": "profile.activate_totp",
+}
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_error: CSRFError):
+    """A form open longer than its token lives (or sent after cookies were cleared): its page again, saying so."""
+    _keep(form=notices.notice("expired_form"))
+    return redirect(url_for(FORM_PAGES.get(request.endpoint or "", "profile.index")), 303)
+
+
+@bp.route("")
+@signed_in
+def index():
     citizen = g.citizen
     chain = _chain()
     policy = current_app.extensions["idp.policy"]
@@ -130,6 +212,7 @@ def _page(status: int = 200, **values):
     ).all()
     ids = {event.client_id for event in logins if event.client_id}
     services = dict(db.session.execute(sa.select(Client.client_id, Client.name).where(Client.client_id.in_(ids))).all())
+    message, errors = _kept()
     return render_template(
         "profile/index.html",
         services=services,
@@ -138,17 +221,13 @@ def _page(status: int = 200, **values):
         enrolled=enrolled,
         accepted={name: rule.accepted(now()) for name, rule in policy.rules.items()},
         logins=logins,
+        level_name=_level_name,
         phone_form=PhoneForm(),
         factor_form=FactorForm(),
-        password_form=values.pop("password_form", None) or PasswordChangeForm(),
-        **values,
-    ), status
-
-
-@bp.route("")
-@signed_in
-def index():
-    return _page()
+        password_form=PasswordChangeForm(),
+        message=message,
+        errors=errors,
+    ), _refusal_status(errors)
 
 
 # ---------------------------------------------------------------- SMS
@@ -158,13 +237,22 @@ def phone():
     """Send a code to the new number; SMS is turned on only once the citizen types it back."""
     form = PhoneForm()
     sms = _chain().factors.get("sms")
-    if sms is None or not form.validate_on_submit():
-        return _page(error=_("Type a mobile number."), status=400)
+    if sms is None:
+        return error_page(_("Page not found"), _("Check the address."), status=404)
+    if not form.validate_on_submit():
+        _keep(phone=notices.notice("phone_invalid" if form.phone.data else "phone_missing"))
+        return _back(anchor="sms")
     try:
         number = normalise_phone(form.phone.data)
     except ValueError:
-        return _page(error=_("That is not a mobile number we can send to."), status=400)
-    return _send_phone_code(sms, number, key=g.pending_key, confirm_url=url_for("profile.phone_confirm"))
+        _keep(phone=notices.notice("phone_invalid"))
+        return _back(anchor="sms")
+    refused = _send_phone_code(g.citizen, sms, number, key=g.pending_key)
+    if refused is not None and refused["key"] not in ("resend_wait",):
+        _keep(phone=refused)
+        return _back(anchor="sms")
+    _keep(code=refused) if refused else _keep()
+    return _back("profile.phone_confirm")
 
 
 def _not_enrollable(name: str):
@@ -174,65 +262,107 @@ def _not_enrollable(name: str):
     return error_page(_("That way of logging in is not available"), _("Choose another one."), status=403)
 
 
-def _send_phone_code(sms, number: str, *, key: str, confirm_url: str):
-    if refused := _not_enrollable("sms"):
-        return refused
-    if not current_app.extensions["idp.limits"].may_send_code(request.remote_addr, now()):
-        return error_page(
-            _("Too many attempts"),
-            _("There have been too many attempts from your network. Try again later."),
-            status=429,
-        )
+def _send_phone_code(citizen: Citizen, sms, number: str, *, key: str) -> dict | None:
+    """Send a code to confirm ``number``, within the limits: None when sent, else a notice saying why not."""
+    if not current_app.extensions["idp.policy"].enrollable("sms", now()):
+        return notices.notice("not_enrollable")
+    wait, scope = accounts.code_send_wait(citizen)
+    if wait:
+        return notices.notice(f"codes_{scope}", until=now() + timedelta(seconds=wait))
     state = _store().get(PENDING, f"sms:{key}") or {}
     if state.get("phone") != number:
         state = {"phone": number}
     try:
         sms.send(number, state, text=lambda code: _("%(code)s is your code to confirm your mobile number.", code=code))
-    except TryLater as wait:
-        return error_page(
-            _("Wait a moment"),
-            _("Wait %(seconds)s seconds before asking for a new code.", seconds=wait.seconds),
-            status=429,
-        )
+    except TryLater as later:
+        if later.used_up:
+            return notices.notice("sends_used")
+        return notices.notice("resend_wait", until=now() + timedelta(seconds=later.seconds))
     except GatewayError:
-        return error_page(
-            _("We could not send the code"), _("Sending the code failed. Try again in a little while."), status=503
-        )
+        return notices.notice("send_failed")
+    accounts.code_sent(citizen)
     _store().put(PENDING, f"sms:{key}", state, ttl=current_app.config["IDP"].sms.code_seconds)
-    return render_template("profile/confirm_phone.html", form=ProfileCodeForm(), phone=number, action=confirm_url)
+    return None
 
 
-def _confirm_phone(citizen: Citizen, key: str):
-    """Check the code sent to the pending number: (True, None) once SMS is enrolled with it, else (None, message)."""
+def _confirm_phone(citizen: Citizen, key: str) -> dict | None:
+    """Check the code sent to the pending number: None once SMS is enrolled with it, else the notice for its field."""
     form = ProfileCodeForm()
     sms = _chain().factors["sms"]
     state = _store().get(PENDING, f"sms:{key}")
-    if state is None or not form.validate_on_submit():
-        return None, _("The code has expired. Start again.")
+    if state is None:
+        return notices.notice("code_expired")
+    if not form.validate_on_submit():
+        return notices.notice("code_wrong" if form.code.data else "code_missing")
     outcome = sms.check(state, form.code.data)
     audit.record("profile.sms_confirm", outcome="success" if outcome.ok else outcome.reason, citizen=citizen)
     if not outcome.ok:
-        if outcome.restart:
-            _store().delete(PENDING, f"sms:{key}")
-        else:
+        if not outcome.restart:
             _store().put(PENDING, f"sms:{key}", state, ttl=current_app.config["IDP"].sms.code_seconds)
+        else:
+            # The code is spent; the number stays, so "send a new code" can send to it again.
+            state.pop("challenge", None)
+            _store().put(
+                PENDING, f"sms:{key}", {**state, "spent": True}, ttl=current_app.config["IDP"].sms.code_seconds
+            )
         db.session.commit()
-        return None, _("The code is wrong or has expired.")
+        return notices.notice(f"code_{outcome.reason}")
     _store().delete(PENDING, f"sms:{key}")
     rows.enrol(citizen, "sms", phone=state["phone"])
     citizen.phone, citizen.phone_verified = state["phone"], True
     audit.record("profile.factor_added", outcome="success", citizen=citizen, factor="sms")
     db.session.commit()
-    return True, None
+    return None
 
 
-@bp.route("/phone/confirm", methods=["POST"])
+def _confirm_page(key: str, action: str, resend: str):
+    """The page that asks for the code sent to the pending number (GET, so it can be reloaded)."""
+    state = _store().get(PENDING, f"sms:{key}")
+    if state is None:
+        return None
+    _message, errors = _kept()
+    return render_template(
+        "profile/confirm_phone.html",
+        form=ProfileCodeForm(),
+        phone=state["phone"],
+        action=action,
+        resend=resend,
+        spent=bool(state.get("spent")),
+        errors=errors,
+    ), 400 if errors else 200
+
+
+@bp.route("/phone/confirm", methods=["GET", "POST"])
 @signed_in
 def phone_confirm():
-    done, error = _confirm_phone(g.citizen, g.pending_key)
-    if not done:
-        return _page(error=error, status=400)
-    return _page(message=_("Codes by SMS are turned on."))
+    if request.method == "GET":
+        page = _confirm_page(g.pending_key, url_for("profile.phone_confirm"), url_for("profile.phone_resend"))
+        if page is None:
+            _keep(phone=notices.notice("code_expired"))
+            return redirect(url_for("profile.index", _anchor="sms"))
+        return page
+    refused = _confirm_phone(g.citizen, g.pending_key)
+    if refused is not None:
+        _keep(code=refused)
+        return _back("profile.phone_confirm")
+    _keep(done="sms_on")
+    return _back()
+
+
+@bp.route("/phone/resend", methods=["POST"])
+@signed_in
+def phone_resend():
+    return _resend(g.citizen, g.pending_key, "profile.phone_confirm")
+
+
+def _resend(citizen: Citizen, key: str, confirm_endpoint: str):
+    state = _store().get(PENDING, f"sms:{key}")
+    if state is None or "sms" not in _chain().factors:
+        _keep(code=notices.notice("code_expired"))
+        return _back(confirm_endpoint)
+    refused = _send_phone_code(citizen, _chain().factors["sms"], state["phone"], key=key)
+    _keep(code=refused) if refused else _keep()
+    return _back(confirm_endpoint)
 
 
 # ---------------------------------------------------------------- TOTP
@@ -240,46 +370,52 @@ def phone_confirm():
 @signed_in
 def totp():
     """Enrol an authenticator app: a QR code of a new secret, confirmed by one code from the app."""
-    done, page = _totp_enrolment(g.citizen, f"totp:{g.pending_key}", url_for("profile.totp"), back=True)
-    return _page(message=_("Your authenticator app is set up.")) if done else page
+    return _totp_enrolment(g.citizen, f"totp:{g.pending_key}", "profile.totp", back=True)
 
 
-def _totp_enrolment(citizen: Citizen, key: str, action: str, *, back: bool):
-    """(True, None) once the posted code matches the pending secret and it is enrolled; else (False, the page)."""
+def _totp_enrolment(citizen: Citizen, key: str, endpoint: str, *, back: bool, done: Callable[[], None] = lambda: None):
+    """The page with the pending secret (GET), or the check of the code from the app (POST, then a redirect)."""
     factor = _chain().factors.get("totp")
     if factor is None:
-        return False, error_page(_("Page not found"), _("Check the address."), status=404)
+        return error_page(_("Page not found"), _("Check the address."), status=404)
     if refused := _not_enrollable("totp"):
-        return False, refused
+        return refused
     form = ProfileCodeForm()
-    error = None
     pending = _store().get(PENDING, key)
-    if request.method == "POST" and pending and form.validate_on_submit():
+    if request.method == "POST":
+        if pending is None or not form.validate_on_submit():
+            # No pending key: the page was open longer than a key waits for its code.
+            _keep(code=notices.notice("expired_form" if pending is None else "code_missing"))
+            return _back(endpoint)
         step = factor.matching_timecode(pending["secret"], form.code.data)
         audit.record("profile.totp_confirm", outcome="success" if step is not None else "wrong", citizen=citizen)
-        if step is not None:
-            _store().delete(PENDING, key)
-            # The confirming code counts as used: it cannot log in afterwards.
-            factor.enrol(citizen, pending["secret"], confirmed_timecode=step)
-            audit.record("profile.factor_added", outcome="success", citizen=citizen, factor="totp")
-            db.session.commit()
-            return True, None
-        db.session.commit()
-        error = _("The code is wrong. Check the time on your phone and try again.")
-    if pending is None or request.method == "GET":
+        if step is None:
+            _keep(code=notices.notice("totp_wrong"))
+            return _back(endpoint)
+        _store().delete(PENDING, key)
+        # The confirming code counts as used: it cannot log in afterwards.
+        factor.enrol(citizen, pending["secret"], confirmed_timecode=step)
+        audit.record("profile.factor_added", outcome="success", citizen=citizen, factor="totp")
+        done()
+        _keep(done="totp_on")
+        return _back("profile.index" if back else "profile.activated")
+    if pending is None:
+        # Made once and kept while the page is reloaded: the key in the app must stay the one confirmed.
         pending = {"secret": factor.new_secret()}
         _store().put(PENDING, key, pending, ttl=600)
+        db.session.commit()
     uri = factor.provisioning_uri(citizen, pending["secret"])
-    page = render_template(
+    _message, errors = _kept()
+    return render_template(
         "profile/totp.html",
         form=form,
-        error=error,
-        action=action,
+        errors=errors,
+        action=url_for(endpoint),
         back=back,
-        secret=pending["secret"],
+        uri=uri,
+        secret_groups=[pending["secret"][i : i + 4] for i in range(0, len(pending["secret"]), 4)],
         qr=segno.make(uri, error="m").svg_data_uri(scale=4),
-    )
-    return False, (page, 400 if error else 200)
+    ), 400 if errors else 200
 
 
 # ---------------------------------------------------------------- removing, preferring
@@ -293,26 +429,32 @@ def _reaches(names: list[str], level: str) -> list[str]:
     ]
 
 
-@bp.route("/remove", methods=["POST"])
+@bp.route("/remove", methods=["GET", "POST"])
 @signed_in
 def remove():
-    """Remove a factor; removing the last one that reaches "substantial" needs an explicit confirmation."""
+    """Remove a factor, after the citizen confirmed it on a page of its own (warned when it is the last strong one)."""
+    if request.method == "GET":
+        factor = _chain().factors.get(request.args.get("factor", ""))
+        if factor is None or not factor.enrolled(g.citizen):
+            return redirect(url_for("profile.index"))
+        substantial = current_app.extensions["idp.levels"].order[
+            min(1, len(current_app.extensions["idp.levels"].order) - 1)
+        ]
+        last = _reaches(_chain().enrolled(g.citizen), substantial) == [factor.name]
+        form = FactorForm(factor=factor.name, confirm="yes")
+        return render_template("profile/confirm_remove.html", factor=factor, form=form, last=last)
     form = FactorForm()
     factor = _chain().factors.get(form.factor.data or "")
     if not form.validate_on_submit() or factor is None or not factor.enrolled(g.citizen):
-        return _page(error=_("That could not be removed."), status=400)
-    substantial = current_app.extensions["idp.levels"].order[
-        min(1, len(current_app.extensions["idp.levels"].order) - 1)
-    ]
-    strong = _reaches(_chain().enrolled(g.citizen), substantial)
-    if strong == [factor.name] and form.confirm.data != "yes":
-        return render_template(
-            "profile/confirm_remove.html", factor=factor, form=FactorForm(factor=factor.name, confirm="yes")
-        )
+        _keep(factors=notices.notice("not_removed"))
+        return _back(anchor="factors")
+    if form.confirm.data != "yes":
+        browser_session.pop(KEPT, None)
+        return _back("profile.remove", factor=factor.name)
     factor.remove(g.citizen)
     audit.record("profile.factor_removed", outcome="success", citizen=g.citizen, factor=factor.name)
-    db.session.commit()
-    return _page(message=_("%(factor)s was removed.", factor=factor.label))
+    _keep(done="removed", arg=factor.name)
+    return _back()
 
 
 @bp.route("/preferred", methods=["POST"])
@@ -320,11 +462,12 @@ def remove():
 def preferred():
     form = FactorForm()
     if not form.validate_on_submit() or form.factor.data not in _chain().enrolled(g.citizen):
-        return _page(error=_("That could not be chosen."), status=400)
+        _keep(factors=notices.notice("not_chosen"))
+        return _back(anchor="factors")
     rows.set_preferred(g.citizen, form.factor.data)
     audit.record("profile.preferred", outcome="success", citizen=g.citizen, factor=form.factor.data)
-    db.session.commit()
-    return _page(message=_("Your choice is saved."))
+    _keep(done="preferred")
+    return _back()
 
 
 # ---------------------------------------------------------------- password
@@ -335,40 +478,46 @@ def change_password():
     config = current_app.config["IDP"]
     hasher = current_app.extensions["idp.hasher"]
     if not form.validate_on_submit():
-        return _page(password_form=form, error=_("Fill in all the password fields."), status=400)
+        fields = ("current", "new", "repeat")
+        _keep(
+            **{
+                name: notices.notice("too_long" if form[name].data else f"{name}_missing")
+                for name in fields
+                if name in form.errors
+            }
+        )
+        return _back(anchor="password")
     attempt = accounts.begin_check(g.citizen.pid, event="profile.password", citizen=g.citizen)
     db.session.commit()
     if not attempt.allowed:
-        return _page(
-            password_form=form, error=wait_message(attempt.wait_seconds, network=attempt.scope == "network"), status=429
-        )
+        _keep(current=_wait_notice(attempt.wait_seconds, attempt.scope))
+        return _back(anchor="password")
     if not password.verify_password(hasher, g.citizen.password_hash, form.current.data):
         audit.record("profile.password", outcome="failure", citizen=g.citizen)
         failure = accounts.failed(attempt, citizen=g.citizen)
-        db.session.commit()
         if failure.wait_seconds:
-            return _page(password_form=form, error=_waited(failure), status=429)
-        return _page(password_form=form, error=_("The current password is wrong."), status=400)
+            _keep(current=_wait_notice(failure.wait_seconds, failure.scope))
+        else:
+            _keep(current=notices.notice("current_wrong"))
+        return _back(anchor="password")
     accounts.passed(attempt)
     if form.new.data != form.repeat.data:
-        return _page(password_form=form, error=_("The new passwords are not the same."), status=400)
+        _keep(repeat=notices.notice("repeat_differs"))
+        return _back(anchor="password")
     if len(form.new.data) < config.passwords.min_length:
-        return _page(
-            password_form=form,
-            error=_("The new password must have at least %(n)s characters.", n=config.passwords.min_length),
-            status=400,
-        )
+        _keep(new=notices.notice("new_too_short"))
+        return _back(anchor="password")
     g.citizen.password_hash = password.hash_password(hasher, form.new.data)
     audit.record("profile.password", outcome="success", citizen=g.citizen)
-    db.session.commit()
-    return _page(message=_("Your password is changed."))
+    _keep(done="password")
+    return _back()
+
+
+def _wait_notice(seconds: int, scope: str) -> dict:
+    return notices.notice("wait_network" if scope == "network" else "wait", until=now() + timedelta(seconds=seconds))
 
 
 # ---------------------------------------------------------------- activation letter
-def _waited(failure) -> str:
-    return wait_message(failure.wait_seconds, network=failure.scope == "network")
-
-
 def _password_right(citizen: Citizen | None, given: str) -> bool:
     """Hashed whoever the number belongs to, so the timing does not tell which numbers have an account."""
     hasher = current_app.extensions["idp.hasher"]
@@ -380,32 +529,40 @@ def _password_right(citizen: Citizen | None, given: str) -> bool:
 def activation():
     """Order an activation letter: it goes by post to the registered address only."""
     form = ActivationOrderForm()
-    error = message = None
-    status = 200
-    if form.validate_on_submit():
-        pid, citizen = accounts.find_citizen(form.pid.data)
-        attempt = accounts.begin_check(pid, event="activation.order", citizen=citizen)
-        db.session.commit()
-        if not attempt.allowed:
-            error, status = wait_message(attempt.wait_seconds, network=attempt.scope == "network"), 429
-        elif _password_right(citizen, form.password.data):
-            accounts.passed(attempt)
-            error, message = _order_letter(citizen)
-            status = 400 if error else 200
+    if request.method == "GET":
+        message, errors = _kept()
+        page = render_template("profile/activation.html", form=form, errors=errors, message=message)
+        return page, _refusal_status(errors)
+    if (refused := number_and_password_errors(form)) is not None:
+        _keep(**refused)
+        return _back("profile.activation")
+    pid, citizen = accounts.find_citizen(form.pid.data)
+    attempt = accounts.begin_check(pid, event="activation.order", citizen=citizen)
+    db.session.commit()
+    if not attempt.allowed:
+        _keep(form=_wait_notice(attempt.wait_seconds, attempt.scope))
+    elif _password_right(citizen, form.password.data):
+        accounts.passed(attempt)
+        _order_letter(citizen)
+    else:
+        audit.record("activation.order", outcome="failure", citizen=citizen, pid=pid)
+        failure = accounts.failed(attempt, citizen=citizen, pid=pid)
+        if failure.wait_seconds:
+            _keep(form=_wait_notice(failure.wait_seconds, failure.scope))
         else:
-            audit.record("activation.order", outcome="failure", citizen=citizen, pid=pid)
-            failure = accounts.failed(attempt, citizen=citizen, pid=pid)
-            error = (
-                _waited(failure)
-                if failure.wait_seconds
-                else _("The national identity number or the password is wrong.")
-            )
-            status = 429 if failure.wait_seconds else 400
-        db.session.commit()
-    return render_template("profile/activation.html", form=form, error=error, message=message), status
+            _keep(form=notices.notice("wrong_password"))
+    return _back("profile.activation")
 
 
-def _order_letter(citizen: Citizen) -> tuple[str | None, str | None]:
+def _refusal_status(errors: dict[str, str]) -> int:
+    """What a page saying why its form was refused answers with: 429 for a wait, 400 for other errors."""
+    if not errors:
+        return 200
+    kept = (browser_session.get(KEPT) or {}).get("errors") or {}
+    return 429 if any(str(entry.get("key", "")).startswith("wait") for entry in kept.values()) else 400
+
+
+def _order_letter(citizen: Citizen) -> None:
     days = current_app.config["IDP"].letters.activation_days
     moment = now()
     live = db.session.scalar(
@@ -417,10 +574,8 @@ def _order_letter(citizen: Citizen) -> tuple[str | None, str | None]:
     )
     if live is not None:
         audit.record("activation.order", outcome="already_ordered", citizen=citizen)
-        return _(
-            "An activation letter was already sent to you. It is valid until %(date)s.",
-            date=live.expires_at.date().isoformat(),
-        ), None
+        _keep(done="letter_already", arg=live.expires_at.date().isoformat())
+        return
     code = "-".join(numeric_code(4) for _ in range(3))
     try:
         current_app.extensions["idp.letters"].send(
@@ -436,7 +591,8 @@ def _order_letter(citizen: Citizen) -> tuple[str | None, str | None]:
         )
     except NoAddress:
         audit.record("activation.order", outcome="no_address", citizen=citizen)
-        return _("We have no postal address for you. Contact user support."), None
+        _keep(form=notices.notice("no_address"))
+        return
     db.session.add(
         ActivationLetter(
             citizen_id=citizen.id,
@@ -446,43 +602,43 @@ def _order_letter(citizen: Citizen) -> tuple[str | None, str | None]:
         )
     )
     audit.record("activation.order", outcome="success", citizen=citizen)
-    return None, _("The activation letter is on its way to your registered address.")
+    _keep(done="letter_sent")
 
 
 @bp.route("/activate", methods=["GET", "POST"])
 def activate():
     """Password plus the letter's code: then the citizen may set up a code by SMS."""
     form = ActivationForm()
-    error = None
-    status = 200
-    if form.validate_on_submit():
-        pid, citizen = accounts.find_citizen(form.pid.data)
-        attempt = accounts.begin_check(pid, event="activation.use", citizen=citizen)
-        db.session.commit()
-        if not attempt.allowed:
-            error = wait_message(attempt.wait_seconds, network=attempt.scope == "network")
-            return render_template("profile/activate.html", form=form, error=error), 429
-        letter = _live_letter(citizen, form.code.data) if _password_right(citizen, form.password.data) else None
-        # Spend the code in one statement: of two requests racing with it, only one gets a grant.
-        if letter is not None and _spend(letter):
-            accounts.passed(attempt)
-            grant = secrets.token_urlsafe(24)
-            _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
-            # In the signed, HttpOnly session cookie, never in a URL: it lets its holder set up a factor.
-            browser_session[GRANTS] = grant
-            audit.record("activation.use", outcome="success", citizen=citizen)
-            db.session.commit()
-            return render_template("profile/activate_phone.html", form=PhoneForm())
-        audit.record("activation.use", outcome="failure", citizen=citizen, pid=pid)
-        failure = accounts.failed(attempt, citizen=citizen, pid=pid)
-        db.session.commit()
-        error = (
-            _waited(failure)
-            if failure.wait_seconds
-            else _("The national identity number, the password or the activation code is wrong.")
-        )
-        status = 429 if failure.wait_seconds else 400
-    return render_template("profile/activate.html", form=form, error=error), status
+    if request.method == "GET":
+        _message, errors = _kept()
+        return render_template("profile/activate.html", form=form, errors=errors), _refusal_status(errors)
+    if (refused := number_and_password_errors(form)) is not None:
+        _keep(**refused)
+        return _back("profile.activate")
+    pid, citizen = accounts.find_citizen(form.pid.data)
+    attempt = accounts.begin_check(pid, event="activation.use", citizen=citizen)
+    db.session.commit()
+    if not attempt.allowed:
+        _keep(form=_wait_notice(attempt.wait_seconds, attempt.scope))
+        return _back("profile.activate")
+    letter = _live_letter(citizen, form.code.data) if _password_right(citizen, form.password.data) else None
+    # Spend the code in one statement: of two requests racing with it, only one gets a grant.
+    if letter is not None and _spend(letter):
+        accounts.passed(attempt)
+        grant = secrets.token_urlsafe(24)
+        _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
+        # In the signed, HttpOnly session cookie, never in a URL: it lets its holder set up a factor.
+        browser_session[GRANTS] = grant
+        audit.record("activation.use", outcome="success", citizen=citizen)
+        _keep()
+        return _back("profile.activate_phone")
+    audit.record("activation.use", outcome="failure", citizen=citizen, pid=pid)
+    failure = accounts.failed(attempt, citizen=citizen, pid=pid)
+    if failure.wait_seconds:
+        _keep(form=_wait_notice(failure.wait_seconds, failure.scope))
+    else:
+        _keep(form=notices.notice("wrong_activation"))
+    return _back("profile.activate")
 
 
 def _live_letter(citizen: Citizen, code: str) -> ActivationLetter | None:
@@ -524,36 +680,61 @@ def _forget_grant(grant: str) -> None:
     browser_session.pop(GRANTS, None)
 
 
-@bp.route("/activate/phone", methods=["POST"])
+@bp.route("/activate/phone", methods=["GET", "POST"])
 def activate_phone():
+    """With a checked activation code: the number to set up codes by SMS with."""
     citizen, grant = _granted()
-    form = PhoneForm()
     sms = _chain().factors.get("sms")
     if citizen is None or sms is None:
         return error_page(_("This activation has expired"), _("Use the activation code again."))
+    if request.method == "GET":
+        _message, errors = _kept()
+        page = render_template("profile/activate_phone.html", form=PhoneForm(), errors=errors)
+        return page, 400 if errors else 200
+    form = PhoneForm()
     try:
         number = normalise_phone(form.phone.data or "") if form.validate_on_submit() else ""
     except ValueError:
         number = ""
     if not number:
-        return render_template(
-            "profile/activate_phone.html", form=form, error=_("That is not a mobile number we can send to.")
-        ), 400
-    return _send_phone_code(sms, number, key=f"grant:{grant}", confirm_url=url_for("profile.activate_confirm"))
+        _keep(phone=notices.notice("phone_invalid" if form.phone.data else "phone_missing"))
+        return _back("profile.activate_phone")
+    refused = _send_phone_code(citizen, sms, number, key=f"grant:{grant}")
+    if refused is not None and refused["key"] != "resend_wait":
+        _keep(phone=refused)
+        return _back("profile.activate_phone")
+    _keep(code=refused) if refused else _keep()
+    return _back("profile.activate_confirm")
 
 
-@bp.route("/activate/confirm", methods=["POST"])
+@bp.route("/activate/confirm", methods=["GET", "POST"])
 def activate_confirm():
     citizen, grant = _granted()
     if citizen is None:
         return error_page(_("This activation has expired"), _("Use the activation code again."))
-    done, error = _confirm_phone(citizen, f"grant:{grant}")
-    if not done:
-        # The letter's code is spent, but the grant lives on for a while: the citizen tries the number again.
-        return render_template("profile/activate_phone.html", form=PhoneForm(), error=error), 400
+    key = f"grant:{grant}"
+    if request.method == "GET":
+        page = _confirm_page(key, url_for("profile.activate_confirm"), url_for("profile.activate_resend"))
+        if page is None:
+            # The letter's code is spent, but the grant lives on for a while: the citizen tries the number again.
+            _keep(phone=notices.notice("code_expired"))
+            return redirect(url_for("profile.activate_phone"))
+        return page
+    refused = _confirm_phone(citizen, key)
+    if refused is not None:
+        _keep(code=refused)
+        return _back("profile.activate_confirm")
     _forget_grant(grant)
-    db.session.commit()
-    return render_template("profile/activated.html", title=_("Codes by SMS are turned on"))
+    _keep(done="sms_on")
+    return _back("profile.activated")
+
+
+@bp.route("/activate/resend", methods=["POST"])
+def activate_resend():
+    citizen, grant = _granted()
+    if citizen is None:
+        return error_page(_("This activation has expired"), _("Use the activation code again."))
+    return _resend(citizen, f"grant:{grant}", "profile.activate_confirm")
 
 
 @bp.route("/activate/totp", methods=["GET", "POST"])
@@ -562,9 +743,13 @@ def activate_totp():
     citizen, grant = _granted()
     if citizen is None:
         return error_page(_("This activation has expired"), _("Use the activation code again."))
-    done, page = _totp_enrolment(citizen, f"totp:grant:{grant}", url_for("profile.activate_totp"), back=False)
-    if not done:
-        return page
-    _forget_grant(grant)
-    db.session.commit()
-    return render_template("profile/activated.html", title=_("Your authenticator app is set up."))
+    return _totp_enrolment(
+        citizen, f"totp:grant:{grant}", "profile.activate_totp", back=False, done=lambda: _forget_grant(grant)
+    )
+
+
+@bp.route("/activated")
+def activated():
+    """The end of the way back: what was set up, and that the citizen can log in with it now."""
+    message, _errors = _kept()
+    return render_template("profile/activated.html", title=message or _("You can now log in"))

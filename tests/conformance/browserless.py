@@ -45,7 +45,7 @@ def login(session: requests.Session, response: requests.Response, *, pid: str, p
     Returns the provider's answer to /authorize/resume: the authorization
     response (a redirect, or a form_post page).
     """
-    assert response.status_code == 302, f"expected a redirect to the login page, got {response.status_code}"
+    assert response.status_code in (302, 303), f"expected a redirect to the login page, got {response.status_code}"
     page_url = urljoin(response.url, response.headers["Location"])
     assert "/login" in page_url, page_url
     page = session.get(page_url, allow_redirects=False)
@@ -53,7 +53,7 @@ def login(session: requests.Session, response: requests.Response, *, pid: str, p
     form = next(f for f in parse(page.text).forms if "pid" in f["fields"] or "password" in f["fields"])
     fields = dict(form["fields"], pid=pid, password=password)
     posted = session.post(urljoin(page_url, form["action"]), data=fields, allow_redirects=False)
-    assert posted.status_code == 302, f"login failed ({posted.status_code})"
+    assert posted.status_code in (302, 303), f"login failed ({posted.status_code})"
     following = urljoin(page_url, posted.headers["Location"])
     if "/login/step" in following:
         # The password cannot reach the requested level and the citizen has no factor that does:

@@ -67,7 +67,7 @@ def browser_login(http: requests.Session, authorization_url: str, pid: str) -> s
         data={"csrf_token": hidden(html, "csrf_token"), "tx": hidden(html, "tx"), "pid": pid, "password": PASSWORD},
         allow_redirects=False,
     )
-    assert posted.status_code == 302, posted.text
+    assert posted.status_code == 303, posted.text
     resumed = http.get(login_page.url.split("/login")[0] + posted.headers["Location"], allow_redirects=False)
     assert resumed.status_code == 302
     return resumed.headers["Location"]

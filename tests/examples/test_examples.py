@@ -71,7 +71,7 @@ def _citizen_logs_in(authorization_url: str, citizen: dict, outbox: str) -> str:
         allow_redirects=False,
         timeout=10,
     )
-    assert answered.status_code == 302, answered.text
+    assert answered.status_code == 303, answered.text  # redirect after POST
     resumed = browser.get(urljoin(step_url, answered.headers["Location"]), allow_redirects=False, timeout=10)
     assert resumed.status_code == 302, resumed.text
     return resumed.headers["Location"]

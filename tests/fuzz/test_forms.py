@@ -75,7 +75,9 @@ def fuzz_form(world, rule, fields: list[str]) -> Callable[[], None]:
 def test_every_hosted_form_survives_hostile_input(app, world):
     forms = hosted_forms(app)
     fields = form_fields()
-    assert {"login.start", "login.step", "profile.phone", "logout.confirm"} <= {rule.endpoint for rule in forms}
+    assert {"login.submit_password", "login.verify", "profile.phone", "logout.confirm"} <= {
+        rule.endpoint for rule in forms
+    }
     assert {"pid", "password", "code", "phone", "factor"} <= set(fields)
     try:
         fuzz_each({rule.rule: fuzz_form(world, rule, fields) for rule in forms})

@@ -20,13 +20,17 @@ def config(tmp_path, env, backend):
 def _activate(client, citizen, *, password=PASSWORD, code="0000-0000-0000"):
     token = hidden(client.get("/profile/activate").get_data(as_text=True), "csrf_token")
     return client.post(
-        "/profile/activate", data={"csrf_token": token, "pid": citizen.pid, "password": password, "code": code}
+        "/profile/activate",
+        data={"csrf_token": token, "pid": citizen.pid, "password": password, "code": code},
+        follow_redirects=True,
     )
 
 
 def _order(client, pid, *, password="wrong-password"):
     token = hidden(client.get("/profile/activation").get_data(as_text=True), "csrf_token")
-    return client.post("/profile/activation", data={"csrf_token": token, "pid": pid, "password": password})
+    return client.post(
+        "/profile/activation", data={"csrf_token": token, "pid": pid, "password": password}, follow_redirects=True
+    )
 
 
 def test_wrong_activation_codes_count_toward_the_accounts_limits_and_never_lock(app, citizen, rp):
@@ -70,6 +74,7 @@ def test_the_current_password_in_min_profil_is_throttled(app, citizen, rp, clock
         return client.post(
             "/profile/password",
             data={"csrf_token": token, "current": current, "new": "nytt-pass-9", "repeat": "nytt-pass-9"},
+            follow_redirects=True,
         )
 
     for _ in range(3):

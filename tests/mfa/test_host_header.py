@@ -36,7 +36,10 @@ def test_the_letter_names_the_issuer_whatever_host_the_request_named(app, citize
             "password": PASSWORD,
         },
     )
-    assert "on its way" in ordered.get_data(as_text=True)
+    # Redirect after POST: relative, so it names no host of the request's either.
+    assert ordered.status_code == 303 and ordered.location == "/profile/activation"
+    shown = client.get(ordered.location, headers={"Host": EVIL, "Accept-Language": "en"})
+    assert "on its way" in shown.get_data(as_text=True)
     [letter] = (tmp_path / "letters").glob("*-activation-*.txt")
     text = letter.read_text()
     assert "http://127.0.0.1:5000/profile/activate" in text

@@ -45,7 +45,7 @@ def _client(app, address):
 def _log_in(client, citizen, outbox, **params):
     """Password, then the SMS code; asserts the login completes."""
     response = password_step(client, citizen, **params)
-    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.status_code in (302, 303), response.get_data(as_text=True)
     tx = tx_of(response.location)
     client.get(f"/login/step?tx={tx}")
     return finish(client, submit_code(client, tx, outbox.last_code()))
@@ -93,7 +93,7 @@ def test_many_networks_make_the_account_wait_but_not_a_known_device(app, citizen
     assert "wait 1 minute" in page and "On a device where you have logged in before" in page
     _log_in(phone, citizen, outbox, prompt="login")
     # The complete login forgot the account's count over all networks.
-    assert password_step(_client(app, "192.0.2.99"), citizen).status_code == 302
+    assert password_step(_client(app, "192.0.2.99"), citizen).status_code in (302, 303)
     events = db.session.scalars(sa.select(AuditEvent).filter_by(event="limits.throttled")).all()
     assert [(e.outcome, e.detail["scope"], e.detail["failures"]) for e in events] == [("delayed", "account", 11)]
 
@@ -129,7 +129,7 @@ def test_a_device_cookie_helps_only_its_own_account_and_only_unaltered(app, citi
     forged = _client(app, STRANGER)
     forged.set_cookie(name, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
     assert password_step(forged, citizen).status_code == 429  # an altered cookie is no known device
-    assert password_step(phone, citizen, prompt="login").status_code == 302
+    assert password_step(phone, citizen, prompt="login").status_code in (302, 303)
 
 
 def test_a_device_cookie_is_secure_when_cookies_are(app, citizen, rp, outbox, monkeypatch):
@@ -151,7 +151,7 @@ def test_a_device_cookie_is_secure_when_cookies_are(app, citizen, rp, outbox, mo
 def _normalised(response, pid: str) -> tuple[int, str]:
     body = response.get_data(as_text=True).replace(pid, "PID")
     body = re.sub(r'name="(csrf_token|tx)"[^>]*value="[^"]*"', r'name="\1"', body)
-    body = re.sub(r"tx=[A-Za-z0-9_-]+", "tx=TX", body)
+    body = re.sub(r"tx(=|%3D)[A-Za-z0-9_-]+", r"tx\1TX", body)
     return response.status_code, body
 
 
@@ -201,7 +201,9 @@ def _activation_sequence(app, clock, pid: str, verifications) -> list[tuple]:
     steps = []
     for path, data in [("/profile/activation", {})] * 2 + [("/profile/activate", {"code": "1234-5678-9012"})] * 3:
         token = hidden(client.get(path).get_data(as_text=True), "csrf_token")
-        response = client.post(path, data={"csrf_token": token, "pid": pid, "password": "wrong-password", **data})
+        response = client.post(
+            path, data={"csrf_token": token, "pid": pid, "password": "wrong-password", **data}, follow_redirects=True
+        )
         steps.append((*_normalised(response, pid), verifications.take()))
     clock.advance(minutes=2)
     return steps

@@ -405,7 +405,7 @@ def test_login_hint_fills_in_the_form_once_and_is_not_kept(app, citizen, rp):
     assert "login_hint" not in transactions.load(tx_id).params
     assert citizen.pid not in json.dumps(transactions.load(tx_id).to_json())
     response = submit_password(http, start.location, pid=citizen.pid, password=PASSWORD)
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert query(http.get(response.location).location)["code"]
 
 

@@ -108,8 +108,10 @@ class Site:
         self.env = base_env(
             data,
             IDP_ASSURANCE_PASSWORD_ONLY="false",
-            # Every pass sends codes from 127.0.0.1; the per-network limit is tested in tests/mfa.
+            # Every pass sends codes to one citizen from 127.0.0.1; the limits per network and per
+            # account are tested in tests/mfa and tests/policy.
             IDP_LIMITS_IP_CODES_SENT="100000",
+            IDP_LIMITS_ACCOUNT_CODES_SENT="100000",
             IDP_BRANDING_NAME="Demo-ID",
             IDP_BRANDING_SUPPORT_EMAIL="brukerstotte@id.example",
             IDP_BRANDING_SUPPORT_PHONE="+47 800 00 000",

@@ -197,17 +197,31 @@ def test_an_ipv6_subscriber_is_one_network():
 
 def test_codes_sent_per_network_window(limits):
     limits.config = dataclasses.replace(CONFIG, ip_codes_sent=2)
-    assert limits.may_send_code(CITIZEN, T0) and limits.may_send_code(CITIZEN, T0)
-    assert not limits.may_send_code(CITIZEN, T0)
-    assert limits.may_send_code(STRANGER, T0)
-    assert limits.may_send_code(CITIZEN, T0 + timedelta(seconds=600))
+    assert limits.code_send_wait(account=PID, network=CITIZEN, now=T0) == (0, "")
+    limits.code_sent(account=PID, network=CITIZEN, now=T0)
+    # Asking counts nothing: only codes sent do.
+    for _ in range(5):
+        assert limits.code_send_wait(account=PID, network=CITIZEN, now=T0) == (0, "")
+    limits.code_sent(account=PID, network=CITIZEN, now=T0 + timedelta(seconds=100))
+    assert limits.code_send_wait(account=PID, network=CITIZEN, now=T0 + timedelta(seconds=100)) == (500, "network")
+    assert limits.code_send_wait(account=OTHER_PID, network=CITIZEN, now=T0 + timedelta(seconds=100))[1] == "network"
+    assert limits.code_send_wait(account=PID, network=STRANGER, now=T0) == (0, "")
+    assert limits.code_send_wait(account=PID, network=CITIZEN, now=T0 + timedelta(seconds=600)) == (0, "")
+
+
+def test_codes_sent_per_account_on_all_networks(limits):
+    limits.config = dataclasses.replace(CONFIG, account_codes_sent=2)
+    limits.code_sent(account=PID, network=CITIZEN, now=T0)
+    limits.code_sent(account=PID, network=STRANGER, now=T0)
+    assert limits.code_send_wait(account=PID, network="192.0.2.99", now=T0) == (600, "account")
+    assert limits.code_send_wait(account=OTHER_PID, network=CITIZEN, now=T0) == (0, "")
 
 
 def test_the_store_never_holds_the_number_or_the_address(app, limits):
     at = T0
     for _ in range(5):
         at += timedelta(seconds=fail(limits, at=at, network=CITIZEN).wait_seconds)
-    limits.may_send_code(CITIZEN, at)
+    limits.code_sent(account=PID, network=CITIZEN, now=at)
     store = app.extensions["idp.store"]
     if isinstance(store, RedisStore):
         client = store._client

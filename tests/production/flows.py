@@ -175,7 +175,7 @@ def complete_login_pages(
     page = login_page(agent, next(nodes), login_path)
     reply = submit_password(agent, next(nodes), login_path, page, pid, password)
     if totp_secret is not None:
-        if reply.status != 302 or "/login/step" not in reply.location:
+        if reply.status not in (302, 303) or "/login/step" not in reply.location:
             raise StepFailed("password, expecting the second factor", reply)
         step_path = _path(reply.location)
         step = agent.request("GET", next(nodes) + step_path)
@@ -187,7 +187,7 @@ def complete_login_pages(
         reply = agent.request(
             "POST", next(nodes) + step_path, data={"csrf_token": match.group(1), "tx": tx, "code": code}
         )
-    if reply.status != 302 or "/authorize/resume" not in reply.location:
+    if reply.status not in (302, 303) or "/authorize/resume" not in reply.location:
         raise StepFailed("login pages", reply)
     return _path(reply.location)
 

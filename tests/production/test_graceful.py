@@ -29,7 +29,7 @@ def test_sigterm_lets_a_password_check_in_flight_finish(tmp_path):
             assert not in_flight.done()  # SIGTERM really arrives mid-request
             server.process.send_signal(signal.SIGTERM)
             reply = in_flight.result(timeout=60)
-        assert reply.status == 302, reply
+        assert reply.status == 303, reply
         assert "/authorize/resume" in reply.location
         assert server.process.wait(timeout=60) == 0
     finally:

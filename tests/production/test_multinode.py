@@ -138,7 +138,7 @@ def test_a_node_stopped_mid_login_is_finished_by_the_other(tmp_path):
                 requests.get(first.url + "/healthz", timeout=5)
 
             reply = submit_password(agent, second.url, login_path, page, deployment.pid, PASSWORD)
-            assert reply.status == 302, reply
+            assert reply.status == 303, reply
             resume(agent, second.url, login, reply.location)
             tokens = exchange_code(agent, second.url, login)
             assert userinfo(agent, second.url, tokens["access_token"])["given_name"] == "Ola"

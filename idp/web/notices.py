@@ -1,0 +1,109 @@
+"""What a page says after one of its forms was sent.
+
+Every form answers with a redirect to a page (redirect after POST), so a reload, Back or
+another language never sends a password or code again. What that page must say is kept
+beside its state (the login transaction, the profile's pending step) as a key, not as text:
+the page drawn after the redirect words it in its own language. A notice with a wait keeps
+the moment the wait ends and is worded with the seconds or minutes left, until they have run out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from idp.errors import wait_message
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+# Each takes the seconds left (0 for a notice without a wait).
+MESSAGES: dict[str, Callable[[int], str]] = {
+    "expired_form": lambda _s: _("The page had been open too long. Fill it in again."),
+    "pid_missing": lambda _s: _("Type your national identity number."),
+    "pid_malformed": lambda _s: _("A national identity number has 11 digits. Check the number and try again."),
+    "pid_invalid": lambda _s: _("That is not a valid national identity number. Check the digits and try again."),
+    "password_missing": lambda _s: _("Type your password."),
+    "wrong_password": lambda _s: _("The national identity number or the password is wrong."),
+    "code_missing": lambda _s: _("Type the code."),
+    "code_wrong": lambda _s: _("The code is wrong. Check it and try again."),
+    "code_expired": lambda _s: _("The code has expired. Ask for a new one."),
+    "code_exhausted": lambda _s: _("Too many wrong codes. Ask for a new one."),
+    "code_replay": lambda _s: _("That code has already been used."),
+    "totp_wrong": lambda _s: _("The code is wrong. Check the time on your phone and try again."),
+    "code_or_number_wrong": lambda _s: _("The code is wrong or has expired."),
+    "resend_wait": lambda s: ngettext(
+        "You can ask for a new code in %(num)s second.", "You can ask for a new code in %(num)s seconds.", s
+    ),
+    "sends_used": lambda _s: _(
+        "You have asked for as many codes as one login allows. Use the last code you got, or cancel and log in again."
+    ),
+    "codes_account": lambda s: ngettext(
+        "Many codes have been sent for your account. You can ask for a new code in %(num)s minute.",
+        "Many codes have been sent for your account. You can ask for a new code in %(num)s minutes.",
+        _minutes(s),
+    ),
+    "codes_network": lambda s: ngettext(
+        "Many codes have been sent to your network. You can ask for a new code in %(num)s minute.",
+        "Many codes have been sent to your network. You can ask for a new code in %(num)s minutes.",
+        _minutes(s),
+    ),
+    "send_failed": lambda _s: _("Sending the code failed. Try again in a little while."),
+    "phone_missing": lambda _s: _("Type a mobile number."),
+    "phone_invalid": lambda _s: _(
+        "That is not a mobile number we can send to. Type 8 digits, or + and the country code."
+    ),
+    "not_enrollable": lambda _s: _("That way of logging in can no longer be set up."),
+    "not_removed": lambda _s: _("That could not be removed."),
+    "not_chosen": lambda _s: _("That could not be chosen."),
+    "current_missing": lambda _s: _("Type your current password."),
+    "new_missing": lambda _s: _("Type a new password."),
+    "repeat_missing": lambda _s: _("Type the new password once more."),
+    "current_wrong": lambda _s: _("The current password is wrong."),
+    "too_long": lambda _s: _("That is longer than we accept."),
+    "repeat_differs": lambda _s: _("The new passwords are not the same."),
+    "new_too_short": lambda _s: _(
+        "The new password must have at least %(n)s characters.", n=current_app.config["IDP"].passwords.min_length
+    ),
+    "activation_code_missing": lambda _s: _("Type the activation code from the letter."),
+    "wrong_activation": lambda _s: _("The national identity number, the password or the activation code is wrong."),
+    "no_address": lambda _s: _("We have no postal address for you. Contact user support."),
+    "wait": lambda s: wait_message(s),
+    "wait_network": lambda s: wait_message(s, network=True),
+}
+
+
+def notice(key: str, *, until: datetime | None = None) -> dict[str, str | None]:
+    """A notice to keep (JSON-able): ``key`` of :data:`MESSAGES`, and when its wait ends, if it has one."""
+    if key not in MESSAGES:
+        raise KeyError(key)
+    return {"key": key, "until": until.isoformat() if until else None}
+
+
+def seconds_left(kept: dict, at: datetime) -> int:
+    """Seconds until a kept notice's wait ends (0 when it has none or it has passed)."""
+    until = kept.get("until")
+    return max(0, math.ceil((datetime.fromisoformat(until) - at).total_seconds())) if until else 0
+
+
+def wording(kept: dict | None, at: datetime) -> str | None:
+    """The kept notice in the page's language; None when there is none or its wait has run out."""
+    if not kept or kept.get("key") not in MESSAGES:
+        return None
+    left = seconds_left(kept, at)
+    if kept.get("until") and not left:
+        return None
+    return MESSAGES[kept["key"]](left)
+
+
+def worded(kept: dict[str, dict] | None, at: datetime) -> dict[str, str]:
+    """Each field's kept notice in the page's language (field name → text), the run-out ones left out."""
+    texts = {name: wording(entry, at) for name, entry in (kept or {}).items()}
+    return {name: text for name, text in texts.items() if text}
