@@ -1,0 +1,195 @@
+"""`idp guardians add / import / list / revoke` as support uses it: validated, all or nothing, audited, pids masked."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date
+
+import pytest
+
+from idp.pid import generate_pid, mask_pid
+from tests.cli.test_cli import fails
+from tests.live import base_env, idp
+
+GUARDIAN = generate_pid(birth_date=date(1955, 3, 14), synthetic=True)
+WARD = generate_pid(birth_date=date(1931, 8, 2), synthetic=True)
+OTHER_WARD = generate_pid(birth_date=date(1940, 1, 9), synthetic=True)
+HEADER = "reference,guardian_pid,ward_pid,ward_name,roles,valid_from,valid_to\n"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    data = tmp_path_factory.mktemp("guardians")
+    env = base_env(data)
+    idp(env, "db", "upgrade")
+    idp(
+        env, "guardians", "add", "--reference", "VM-TAKEN", "--guardian", GUARDIAN, "--ward", WARD,
+        "--ward-name", "Ola", "--role", "helse", "--valid-from", "2026-01-01",
+    )  # fmt: skip
+    env["_DB"] = str(data / "idp.sqlite3")
+    return env
+
+
+def listed(env) -> dict[str, dict]:
+    return {m["reference"]: m for m in json.loads(idp(env, "guardians", "list", "--json").stdout)}
+
+
+def audit_events(env) -> list[tuple[str, str | None, str]]:
+    with sqlite3.connect(env["_DB"]) as connection:
+        return connection.execute(
+            "SELECT event, pid_masked, detail FROM audit_event WHERE event LIKE 'guardianship.%' ORDER BY id"
+        ).fetchall()
+
+
+def test_add_list_revoke(env):
+    added = idp(
+        env,
+        "guardians", "add",
+        "--reference", "VM-2026-1",
+        "--guardian", GUARDIAN,
+        "--ward", WARD,
+        "--ward-name", "Ola Nordmann",
+        "--role", "helse", "--role", "bank",
+        "--valid-from", "2026-01-01",
+    ).stdout  # fmt: skip
+    assert GUARDIAN not in added and WARD not in added
+    assert mask_pid(GUARDIAN) in added
+    mandate = listed(env)["VM-2026-1"]
+    assert mandate == {
+        "reference": "VM-2026-1",
+        "guardian_pid": GUARDIAN,
+        "ward_pid": WARD,
+        "ward_name": "Ola Nordmann",
+        "roles": ["helse", "bank"],
+        "valid_from": "2026-01-01",
+        "valid_to": None,
+        "revoked": False,
+    }
+    text = idp(env, "guardians", "list").stdout
+    assert "VM-2026-1" in text and GUARDIAN not in text and WARD not in text
+    assert "is registered already" in fails(
+        env, "guardians", "add", "--reference", "VM-2026-1", "--guardian", GUARDIAN, "--ward", OTHER_WARD,
+        "--ward-name", "X", "--role", "helse", "--valid-from", "2026-01-01",
+    )  # fmt: skip
+    idp(env, "guardians", "revoke", "VM-2026-1")
+    assert listed(env)["VM-2026-1"]["revoked"] is True
+    assert "no mandate" in fails(env, "guardians", "revoke", "VM-0")
+    events = [(event, pid) for event, pid, _detail in audit_events(env)]
+    assert ("guardianship.added", mask_pid(GUARDIAN)) in events
+    assert ("guardianship.revoked", mask_pid(GUARDIAN)) in events
+    for _event, _pid, detail in audit_events(env):
+        assert GUARDIAN not in detail and WARD not in detail
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--guardian", "12345678901"], "guardian_pid"),
+        (["--ward", GUARDIAN], "same person"),
+        (["--valid-to", "2025-01-01"], "valid_to is before valid_from"),
+        (["--valid-from", "1. januar"], "valid_from must be a date"),
+        (["--role", "Helse og omsorg"], "roles must be"),
+        (["--ward-name", "Ola\x1b"], "ward_name"),
+        (["--reference", "../../etc"], "reference must be"),
+    ],
+)
+def test_add_refuses_bad_input_in_one_line(env, args, message):
+    values = {
+        "--reference": "VM-BAD",
+        "--guardian": GUARDIAN,
+        "--ward": WARD,
+        "--ward-name": "Ola",
+        "--role": "helse",
+        "--valid-from": "2026-01-01",
+    }
+    values.update(dict(zip(args[::2], args[1::2], strict=True)))
+    line = fails(env, "guardians", "add", *[part for pair in values.items() for part in pair])
+    assert message in line
+    assert GUARDIAN not in line and WARD not in line
+    assert "VM-BAD" not in listed(env)
+
+
+def test_import_csv_and_json(env, tmp_path):
+    csv_file = tmp_path / "mandates.csv"
+    csv_file.write_text(
+        HEADER
+        + f"VM-C1,{GUARDIAN},{WARD},Ola Nordmann,helse;bank,2026-01-01,2027-12-31\n"
+        + f'VM-C2,{GUARDIAN},{OTHER_WARD},"Nordmann, Kari",helse,2026-02-01,\n',
+        encoding="utf-8",
+    )
+    assert "registered 2 mandate(s)" in idp(env, "guardians", "import", str(csv_file)).stdout
+    json_file = tmp_path / "mandates.json"
+    json_file.write_text(
+        json.dumps(
+            [
+                {
+                    "reference": "VM-J1",
+                    "guardian_pid": GUARDIAN,
+                    "ward_pid": WARD,
+                    "ward_name": "Åse Ærlig",
+                    "roles": ["skatt"],
+                    "valid_from": "2026-03-01",
+                }
+            ],
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    assert json.loads(idp(env, "guardians", "import", str(json_file), "--json").stdout) == {"registered": 1}
+    mandates = listed(env)
+    assert mandates["VM-C1"]["roles"] == ["helse", "bank"] and mandates["VM-C1"]["valid_to"] == "2027-12-31"
+    assert mandates["VM-C2"]["ward_name"] == "Nordmann, Kari" and mandates["VM-C2"]["valid_to"] is None
+    assert mandates["VM-J1"]["ward_name"] == "Åse Ærlig"
+    imported = [detail for event, _pid, detail in audit_events(env) if "import" in detail]
+    assert len(imported) == 3
+
+
+def _good_json(reference: str) -> dict:
+    return {
+        "reference": reference,
+        "guardian_pid": GUARDIAN,
+        "ward_pid": WARD,
+        "ward_name": "Ola",
+        "roles": ["helse"],
+        "valid_from": "2026-01-01",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad-pid.csv", HEADER + f"VM-X1,{GUARDIAN},{WARD},Ola,helse,2026-01-01,\n"
+         + f"VM-X2,{GUARDIAN},{WARD[:-1]}0,Ola,helse,2026-01-01,\n", "line 3: ward_pid"),
+        ("columns.csv", HEADER + f"VM-X1,{GUARDIAN},{WARD},Ola,helse,2026-01-01\n", "line 2: wrong number of columns"),
+        ("header.csv", "ref,guardian\nVM-X1,1\n", "line 1: the header"),
+        ("repeat.csv", HEADER + f"VM-X1,{GUARDIAN},{WARD},Ola,helse,2026-01-01,\n"
+         + f"VM-X1,{GUARDIAN},{OTHER_WARD},Kari,helse,2026-01-01,\n", "line 3: reference repeats line 2"),
+        ("taken.csv", HEADER + f"VM-X1,{GUARDIAN},{WARD},Ola,helse,2026-01-01,\n"
+         + f"VM-TAKEN,{GUARDIAN},{WARD},Ola,helse,2026-01-01,\n", "VM-TAKEN is registered already"),
+        ("empty.csv", HEADER, "no mandates"),
+        ("roles.json", "[\n" + json.dumps(_good_json("VM-X1")) + ",\n" + json.dumps({**_good_json("VM-X2"), "roles": 5})
+         + "\n]", "line 3: roles must be"),
+        ("type.json", "[\n" + json.dumps(_good_json("VM-X1")) + ",\n" + json.dumps({**_good_json("VM-X2"), "valid_from": 20260101})
+         + "\n]", "line 3: valid_from must be a date"),
+        ("extra.json", "[\n" + json.dumps({**_good_json("VM-X1"), "admin": True}) + "\n]", "line 2: unknown field 'admin'"),
+        ("syntax.json", "[\n" + json.dumps(_good_json("VM-X1")) + ",\n{\"reference\": \n]", "line 4: not valid JSON"),
+        ("object.json", json.dumps(_good_json("VM-X1")), "line 1: the file must be a JSON array"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "line 1"),
+    ],
+)  # fmt: skip
+def test_import_bad_file_names_the_line_and_registers_nothing(env, tmp_path, name, content, message):
+    before = listed(env)
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    line = fails(env, "guardians", "import", str(path))
+    assert message in line
+    assert "nothing was registered" in line or "registered already" in line
+    assert GUARDIAN not in line and WARD not in line
+    assert listed(env) == before
+
+
+def test_import_refuses_a_file_that_is_not_utf8(env, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((HEADER + f"VM-L1,{GUARDIAN},{WARD},Åse,helse,2026-01-01,\n").encode("latin-1"))
+    assert "not UTF-8" in fails(env, "guardians", "import", str(path))
