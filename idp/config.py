@@ -231,6 +231,13 @@ class FetchConfig:
 
 
 @dataclass(frozen=True)
+class RepresentationConfig:
+    # The RFC 9396 authorization_details type by which a client asks the citizen whom they act for
+    # (ID-porten's "fullmakt"). A client must list it in its authorization_details_types.
+    authorization_details_type: str = "idporten:fullmakt"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -251,6 +258,7 @@ class Config:
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    representation: RepresentationConfig = field(default_factory=RepresentationConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property

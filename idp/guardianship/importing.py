@@ -17,11 +17,11 @@ import re
 from datetime import date
 
 from idp.guardianship.register import MandateRecord
+from idp.models.guardianship import ROLE
 from idp.pid import InvalidPid, parse_pid
 
 FIELDS = ("reference", "guardian_pid", "ward_pid", "ward_name", "roles", "valid_from", "valid_to")
 _REQUIRED = frozenset(FIELDS) - {"valid_to"}
-ROLE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
 MAX_ROLES = 32
 MAX_ROWS = 100_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -9,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
 from idp.models.base import UTCDateTime, utcnow
+
+# A role / area a mandate covers, and a client asks for: the same grammar in the register and the protocol.
+ROLE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 
 
 class Mandate(db.Model):

@@ -55,6 +55,8 @@ class Authentication:
     sid: str | None
     grant_id: str
     claims: dict | None = None  # the `claims` request parameter (OIDC Core §5.5)
+    # RFC 9396: the granted representation (idp/oidc/rich_authorization.py); None when not asked for.
+    authorization_details: list | None = None
 
     @classmethod
     def of(cls, claimed: token_store.ClaimedCode | token_store.ClaimedRefresh) -> Authentication:
@@ -67,10 +69,13 @@ class Authentication:
             sid=claimed.sid,
             grant_id=claimed.grant_id,
             claims=claimed.claims,
+            authorization_details=claimed.authorization_details,
         )
 
     @classmethod
-    def from_session(cls, session: LoginSession, claims: dict | None = None) -> Authentication:
+    def from_session(
+        cls, session: LoginSession, claims: dict | None = None, authorization_details: list | None = None
+    ) -> Authentication:
         return cls(
             session.citizen,
             session.auth_time,
@@ -79,6 +84,7 @@ class Authentication:
             session.sid,
             secrets.token_urlsafe(16),
             claims,
+            authorization_details,
         )
 
 
@@ -111,6 +117,8 @@ class Server(AuthorizationServer):
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         store_token(token, client=request.client, auth=request.user)
         db.session.commit()
+        # RFC 9396 §7: the token response says which authorization details were granted.
+        with_authorization_details(token, request.user)
 
 
 def new_token(token: dict, issued_at: datetime) -> token_store.NewToken:
@@ -126,6 +134,12 @@ def new_token(token: dict, issued_at: datetime) -> token_store.NewToken:
     )
 
 
+def with_authorization_details(token: dict, auth: Authentication) -> None:
+    """Add the granted authorization_details to a token response (both token paths call this)."""
+    if auth.authorization_details is not None:
+        token["authorization_details"] = auth.authorization_details
+
+
 def store_token(token: dict, *, client: Client, auth: Authentication) -> None:
     """Write a token Authlib generated, in the session's transaction."""
     token_store.insert_token(
@@ -139,6 +153,7 @@ def store_token(token: dict, *, client: Client, auth: Authentication) -> None:
         amr=auth.amr,
         sid=auth.sid,
         claims=auth.claims,
+        authorization_details=auth.authorization_details,
     )
 
 
@@ -186,6 +201,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 amr=auth.amr,
                 sid=auth.sid,
                 claims=auth.claims,
+                authorization_details=auth.authorization_details,
                 expires_at=now() + timedelta(seconds=lifetime),
             )
         )

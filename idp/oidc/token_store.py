@@ -66,6 +66,7 @@ class ClaimedCode:
     amr: list[str]
     sid: str | None
     claims: dict | None
+    authorization_details: list | None
     expires_at: datetime
 
     def get_redirect_uri(self) -> str:
@@ -95,6 +96,7 @@ class ClaimedRefresh:
     amr: list[str]
     sid: str | None
     claims: dict | None
+    authorization_details: list | None
 
     def check_client(self, client) -> bool:
         return self.client_id == client.client_id
@@ -192,7 +194,18 @@ class NewToken:
 
 
 # The columns a new token takes from the authorization code or refresh token it continues.
-_CARRIED = ("grant_id", "client_id", "citizen_id", "scope", "auth_time", "acr", "amr", "sid", "claims")
+_CARRIED = (
+    "grant_id",
+    "client_id",
+    "citizen_id",
+    "scope",
+    "auth_time",
+    "acr",
+    "amr",
+    "sid",
+    "claims",
+    "authorization_details",
+)
 _OWN = tuple(field.name for field in dataclasses.fields(NewToken))
 _INSERT_TOKEN = sa.insert(_TOKEN)
 
@@ -209,6 +222,7 @@ def insert_token(
     amr: list[str],
     sid: str | None,
     claims: dict | None,
+    authorization_details: list | None,
 ) -> None:
     """Write a new token in the session's transaction (committed with the claim it came from)."""
     carried = {
@@ -221,6 +235,7 @@ def insert_token(
         "amr": amr,
         "sid": sid,
         "claims": claims,
+        "authorization_details": authorization_details,
     }
     db.session.connection().execute(_INSERT_TOKEN, {**carried, **dataclasses.asdict(new)})
 

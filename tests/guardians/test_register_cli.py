@@ -156,6 +156,11 @@ def _good_json(reference: str) -> dict:
     }
 
 
+def _lines(*objects: dict) -> str:
+    """A JSON array with one object a line, from line 2."""
+    return "[\n" + ",\n".join(json.dumps(item) for item in objects) + "\n]"
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -168,11 +173,10 @@ def _good_json(reference: str) -> dict:
         ("taken.csv", HEADER + f"VM-X1,{GUARDIAN},{WARD},Ola,helse,2026-01-01,\n"
          + f"VM-TAKEN,{GUARDIAN},{WARD},Ola,helse,2026-01-01,\n", "VM-TAKEN is registered already"),
         ("empty.csv", HEADER, "no mandates"),
-        ("roles.json", "[\n" + json.dumps(_good_json("VM-X1")) + ",\n" + json.dumps({**_good_json("VM-X2"), "roles": 5})
-         + "\n]", "line 3: roles must be"),
-        ("type.json", "[\n" + json.dumps(_good_json("VM-X1")) + ",\n" + json.dumps({**_good_json("VM-X2"), "valid_from": 20260101})
-         + "\n]", "line 3: valid_from must be a date"),
-        ("extra.json", "[\n" + json.dumps({**_good_json("VM-X1"), "admin": True}) + "\n]", "line 2: unknown field 'admin'"),
+        ("roles.json", _lines(_good_json("VM-X1"), {**_good_json("VM-X2"), "roles": 5}), "line 3: roles must be"),
+        ("type.json", _lines(_good_json("VM-X1"), {**_good_json("VM-X2"), "valid_from": 20260101}),
+         "line 3: valid_from must be a date"),
+        ("extra.json", _lines({**_good_json("VM-X1"), "admin": True}), "line 2: unknown field 'admin'"),
         ("syntax.json", "[\n" + json.dumps(_good_json("VM-X1")) + ",\n{\"reference\": \n]", "line 4: not valid JSON"),
         ("object.json", json.dumps(_good_json("VM-X1")), "line 1: the file must be a JSON array"),
         ("deep.json", "[" * 100_000 + "]" * 100_000, "line 1"),
