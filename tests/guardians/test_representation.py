@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from idp.extensions import db
 from idp.models import AuditEvent, Mandate
-from tests.conftest import PASSWORD, add_citizen, add_client
+from tests.conftest import PASSWORD, add_citizen, add_client, build_app, make_config
 from tests.flows import REDIRECT_URI, authorize_params, basic, hidden, query, submit_password
 
 FULLMAKT = "idporten:fullmakt"
@@ -237,7 +237,9 @@ def test_pushed_request_with_authorization_details(app, world):
         headers=basic("rp1", "rp1-secret"),
     )
     assert pushed.status_code == 201
-    response = http.get("/authorize", query_string={"client_id": "rp1", "request_uri": pushed.get_json()["request_uri"]})
+    response = http.get(
+        "/authorize", query_string={"client_id": "rp1", "request_uri": pushed.get_json()["request_uri"]}
+    )
     location = log_in(http, response, world["guardian"].pid)
     tokens = exchange(http, choose(http, location, "VM-A")["code"])
     assert tokens["authorization_details"][0]["authorizer"]["name"] == "A Nordmann"
@@ -279,9 +281,42 @@ def test_the_lean_token_path_carries_authorization_details(app, world):
             answers[lean_on] = (tokens, refreshed, list(reached))
         finally:
             lean.routes = routes
-    (lean_tokens, lean_refreshed, lean_views), (flask_tokens, flask_refreshed, flask_views) = answers[True], answers[False]
+    (lean_tokens, lean_refreshed, lean_views), (flask_tokens, flask_refreshed, flask_views) = (
+        answers[True],
+        answers[False],
+    )
     assert lean_views == [] and flask_views == ["oidc.token", "oidc.token"]
     assert lean_tokens["authorization_details"] == flask_tokens["authorization_details"]
     assert lean_refreshed["authorization_details"] == flask_refreshed["authorization_details"]
     assert claims_of(lean_tokens["id_token"])["authorization_details"] == lean_tokens["authorization_details"]
     assert lean_tokens["authorization_details"][0]["authorizer"]["name"] == "A Nordmann"
+
+
+@pytest.fixture
+def registering_app(tmp_path, backend):
+    env = {**backend.env, "IDP_REGISTRATION_ENABLED": "true", "IDP_REGISTRATION_INITIAL_ACCESS_TOKEN": "initial-token"}
+    app = build_app(make_config(tmp_path, **env))
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+def test_a_client_registers_for_the_type_dynamically(registering_app):
+    def register(**metadata):
+        return registering_app.test_client().post(
+            "/register",
+            json={"redirect_uris": [REDIRECT_URI], **metadata},
+            headers={"Authorization": "Bearer initial-token"},
+        )
+
+    made = register(authorization_details_types=[FULLMAKT])
+    assert made.status_code == 201 and made.get_json()["authorization_details_types"] == [FULLMAKT]
+    client = made.get_json()
+    response = registering_app.test_client().get(
+        "/authorize",
+        query_string=authorize_params(client_id=client["client_id"], authorization_details=details("helse")),
+    )
+    assert response.status_code == 302 and response.location.startswith("/login?")
+    for bad in ("idporten:fullmakt", [1], {"type": FULLMAKT}):
+        refused = register(authorization_details_types=bad)
+        assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_client_metadata"
