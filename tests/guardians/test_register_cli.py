@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from contextlib import nullcontext
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from idp.pid import generate_pid, mask_pid
 from tests.cli.test_cli import fails
 from tests.live import base_env, idp
+from tests.production.backends import Backend, postgres_redis, selected
 
 GUARDIAN = generate_pid(birth_date=date(1955, 3, 14), synthetic=True)
 WARD = generate_pid(birth_date=date(1931, 8, 2), synthetic=True)
@@ -18,17 +20,18 @@ OTHER_WARD = generate_pid(birth_date=date(1940, 1, 9), synthetic=True)
 HEADER = "reference,guardian_pid,ward_pid,ward_name,roles,valid_from,valid_to\n"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
+@pytest.fixture(scope="module", params=selected())
+def env(request, tmp_path_factory):
+    """A provider's data on SQLite, then on PostgreSQL + Redis, shared by this module's commands."""
     data = tmp_path_factory.mktemp("guardians")
-    env = base_env(data)
-    idp(env, "db", "upgrade")
-    idp(
-        env, "guardians", "add", "--reference", "VM-TAKEN", "--guardian", GUARDIAN, "--ward", WARD,
-        "--ward-name", "Ola", "--role", "helse", "--valid-from", "2026-01-01",
-    )  # fmt: skip
-    env["_DB"] = str(data / "idp.sqlite3")
-    return env
+    with postgres_redis() if request.param == "postgres" else nullcontext(Backend("sqlite")) as backend:
+        env = base_env(data, **backend.env)
+        idp(env, "db", "upgrade")
+        idp(
+            env, "guardians", "add", "--reference", "VM-TAKEN", "--guardian", GUARDIAN, "--ward", WARD,
+            "--ward-name", "Ola", "--role", "helse", "--valid-from", "2026-01-01",
+        )  # fmt: skip
+        yield env
 
 
 def listed(env) -> dict[str, dict]:
@@ -36,10 +39,17 @@ def listed(env) -> dict[str, dict]:
 
 
 def audit_events(env) -> list[tuple[str, str | None, str]]:
-    with sqlite3.connect(env["_DB"]) as connection:
-        return connection.execute(
-            "SELECT event, pid_masked, detail FROM audit_event WHERE event LIKE 'guardianship.%' ORDER BY id"
-        ).fetchall()
+    engine = sa.create_engine(env["IDP_DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT event, pid_masked, detail FROM audit_event WHERE event LIKE 'guardianship.%' ORDER BY id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return [(event, pid, detail if isinstance(detail, str) else json.dumps(detail)) for event, pid, detail in rows]
 
 
 def test_add_list_revoke(env):
