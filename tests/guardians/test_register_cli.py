@@ -188,6 +188,7 @@ def _lines(*objects: dict) -> str:
          "line 3: valid_from must be a date"),
         ("extra.json", _lines({**_good_json("VM-X1"), "admin": True}), "line 2: unknown field 'admin'"),
         ("syntax.json", "[\n" + json.dumps(_good_json("VM-X1")) + ",\n{\"reference\": \n]", "line 4: not valid JSON"),
+        ("comma.json", _lines(_good_json("VM-X1")).replace("}\n]", "},\n]"), "line 3: a comma before ]"),
         ("object.json", json.dumps(_good_json("VM-X1")), "line 1: the file must be a JSON array"),
         ("deep.json", "[" * 100_000 + "]" * 100_000, "line 1"),
     ],
