@@ -1,15 +1,26 @@
-"""`make run`: set up the provider on SQLite, load demo data, serve it and the demo relying party."""
+"""`make run`: set up the provider on SQLite, load demo data, serve it and the demo relying party.
+
+The provider runs as in production (``idp serve``, granian), its log lines going to a
+file so the banner stays readable. Nothing is announced until both ports are ours and
+the provider answers discovery; anything else stops the demo with one line saying why.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
+from werkzeug.serving import run_simple
+
+START_SECONDS = 60  # granian and its worker start in a few seconds; a slow, shared machine gets more
 
 
 def _idp(*args: str, env: dict[str, str]) -> str:
@@ -19,26 +30,56 @@ def _idp(*args: str, env: dict[str, str]) -> str:
     return result.stdout
 
 
+def _refuse_taken_port(host: str, port: int, what: str, setting: str) -> None:
+    """Stop now if another program listens there: it would answer instead of ours."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            sys.exit(
+                f"make run: {what} port {host}:{port} is taken ({exc.strerror}): stop what uses it, or set {setting}"
+            )
+
+
+def _wait_for_provider(provider: subprocess.Popen, issuer: str, log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if provider.poll() is not None:
+            sys.exit(f"make run: the provider stopped (exit {provider.returncode}); its log: {log}")
+        try:
+            if requests.get(issuer + "/.well-known/openid-configuration", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    provider.terminate()
+    sys.exit(f"make run: the provider did not answer at {issuer} within {START_SECONDS} s; its log: {log}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rp-port", type=int, default=5001)
     options = parser.parse_args()
     env = dict(os.environ)
     rp_url = f"http://127.0.0.1:{options.rp_port}"
+    from idp.config import load_config
+
+    config = load_config()
+    issuer = config.server.issuer
+    _refuse_taken_port(
+        config.server.host, config.server.port, "the provider's", "IDP_SERVER_PORT and IDP_SERVER_ISSUER"
+    )
+    _refuse_taken_port("127.0.0.1", options.rp_port, "the demo relying party's", "RP_PORT")
     _idp("db", "upgrade", env=env)
     _idp("keys", "init", env=env)
     demo = json.loads(_idp("demo", "--rp-url", rp_url, "--json", env=env))
-    provider = subprocess.Popen([sys.executable, "-m", "idp.cli", "serve", "--dev"], env=env)
+    log = config.data_dir / "idp-serve.log"
+    with open(log, "a") as output:
+        provider = subprocess.Popen(
+            [sys.executable, "-m", "idp.cli", "serve", "--workers", "1"], env=env, stdout=output, stderr=output
+        )
     try:
-        from idp.config import load_config
-
-        issuer = load_config().server.issuer
-        for _ in range(100):
-            try:
-                if requests.get(issuer + "/.well-known/openid-configuration", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        _wait_for_provider(provider, issuer, log)
         print("\n=== idp is running ===")
         print(f"Provider:              {issuer}   (discovery: {issuer}/.well-known/openid-configuration)")
         print(f"Demo relying party:    {rp_url}   <- open this and press 'Logg inn'")
@@ -49,7 +90,8 @@ def main() -> None:
         sms = demo["sms"]
         where = f"the file {sms['outbox']}" if sms["gateway"] == "file" else f"the {sms['gateway']} SMS gateway"
         print(f"SMS codes (the second factor) go to {where}")
-        print("Press Ctrl+C to stop.\n")
+        print(f"The provider's log: {log}")
+        print("Press Ctrl+C to stop.\n", flush=True)
         from demo_rp.app import create_rp
 
         client = demo["client"]
@@ -59,10 +101,13 @@ def main() -> None:
             client_secret=client["client_secret"],
             scope="openid profile email phone address pid",
         )
-        rp.run(host="127.0.0.1", port=options.rp_port, debug=False, use_reloader=False)
+        # Werkzeug's own server without Flask's banner, and without its request lines: they
+        # would push the banner off the screen.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        run_simple("127.0.0.1", options.rp_port, rp, threaded=True)
     finally:
         provider.terminate()
-        provider.wait(timeout=10)
+        provider.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
-from flask import Flask, current_app, g, request
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from idp import ops
 from idp.clock import Clock, system_clock
-from idp.config import Config, load_config, load_secrets
+from idp.config import Config, ConfigError, load_config, load_secrets
 from idp.documents import DocumentRoutes
 from idp.errors import bad_request, error_page
 from idp.extensions import babel, csrf, db, migrate
 from idp.fetch import Fetcher
 from idp.hosts import TrustedHosts
+from idp.locales import select_locale
 from idp.mfa.chain import Chain, load_factors
 from idp.mfa.gateways.letter import make_letter_gateway
 from idp.mfa.password import make_hasher
@@ -43,6 +48,7 @@ POOL_RECYCLE_SECONDS = 300
 def create_app(config: Config | None = None, *, clock: Clock = system_clock, load_keys: bool = True) -> Flask:
     """Build the provider. ``load_keys=False`` serves CLI commands that run before keys exist."""
     config = config or load_config()
+    check_database_writable(config.database_url)
     app = Flask(
         __name__,
         template_folder=str(PACKAGE / "templates"),
@@ -78,7 +84,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=select_locale)
 
     levels = Levels(tuple(config.assurance.levels))
     policy = AssurancePolicy(config, levels)
@@ -105,9 +111,12 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     forget_on_commit(app.extensions["idp.clients"])
     app.extensions["idp.server"] = make_server(app)
 
+    from idp.api.admin import bp as admin_api_bp
     from idp.oidc.endpoints import bp as oidc_bp
     from idp.oidc.logout import bp as logout_bp
     from idp.oidc.registration import bp as registration_bp
+    from idp.web.info import bp as info_bp
+    from idp.web.info import check_branding
     from idp.web.login import bp as login_bp
     from idp.web.pages import bp as pages_bp
     from idp.web.profile import bp as profile_bp
@@ -118,7 +127,10 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(registration_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(info_bp)
+    check_branding(config)
     app.register_blueprint(profile_bp)
+    app.register_blueprint(admin_api_bp)
     app.register_blueprint(representation_bp)
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale
@@ -126,6 +138,40 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_error_handler(400, bad_request)
     _wrap(app, config)
     return app
+
+
+def check_database_writable(url: str) -> None:
+    """A SQLite file we could not write would fail the first login, not start-up: stop now, saying so."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    # Where SQLite writes: the file, and its folder (the journal); a missing folder is made in the nearest one.
+    folder = path.parent if path.exists() else next(p for p in path.parents if p.exists())
+    try:
+        if path.exists():
+            path.open("r+b").close()
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"database.url: cannot write {path} ({exc.strerror}): give this user write access, or set IDP_DATABASE_URL"
+        ) from None
+
+
+def check_schema(app: Flask) -> None:
+    """Serving before ``idp db upgrade`` would fail at the first request: stop at start-up, saying what to do."""
+    wanted = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    with app.app_context():
+        try:
+            with db.engine.connect() as connection:
+                found = set(MigrationContext.configure(connection).get_current_heads())
+        except sa.exc.OperationalError:
+            found = set()
+    if found != wanted:
+        at, needed = ", ".join(sorted(found)) or "empty", ", ".join(sorted(wanted))
+        raise ConfigError(
+            f"the database is not migrated (it is at {at}, this version needs {needed}): run `idp db upgrade`"
+        )
 
 
 def _wrap(app: Flask, config: Config) -> None:
@@ -162,18 +208,6 @@ class _SessionCookies(SecureCookieSessionInterface):
         if made is None or made[0] != keys:
             self._made = made = (keys, super().get_signing_serializer(app))
         return made[1]
-
-
-def _select_locale() -> str:
-    locales = current_app.config["IDP"].i18n.locales
-    chosen = request.args.get("lang") or request.cookies.get("lang")
-    if chosen in locales:
-        return chosen
-    # ui_locales (OIDC Core §3.1.2.1) from the request, or from the login transaction a page loaded.
-    for wanted in (request.values.get("ui_locales") or g.get("ui_locales") or "").split():
-        if wanted.split("-")[0] in locales:
-            return wanted.split("-")[0]
-    return request.accept_languages.best_match(locales) or current_app.config["IDP"].i18n.default_locale
 
 
 def security_headers(config: Config) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,7 +24,7 @@ from idp.config import ConfigError, load_config
 from idp.extensions import db
 from idp.mfa.password import hash_password
 from idp.models import Citizen, CitizenStatus, Client
-from idp.models.oauth import digest, new_client_id
+from idp.oidc import clients
 from idp.oidc import keys as signing_keys
 from idp.oidc.discovery import ID_TOKEN_ALGS
 from idp.oidc.server import TOKEN_ENDPOINT_AUTH_METHODS
@@ -499,131 +498,167 @@ def _client_json(client: Client) -> dict:
     }
 
 
-def _validate_uri(uri: str) -> str:
-    from urllib.parse import urlsplit
+def _client(client_id: str) -> Client:
+    try:
+        return clients.find(client_id)
+    except clients.ClientNotFound:
+        raise Failure(f"no client {client_id}") from None
 
-    parts = urlsplit(uri)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
-        raise Failure(f"not an absolute http(s) URI without fragment: {uri}")
-    return uri
+
+def _metadata_options(command: Callable) -> Callable:
+    """The client metadata options ``add`` and ``update`` share; an option not given changes nothing."""
+    options = [
+        click.option("--name", help="Shown to citizens on the login page."),
+        click.option("--redirect-uri", "redirect_uris", multiple=True, help="https, or http on loopback."),
+        click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True),
+        click.option(
+            "--auth-method",
+            type=click.Choice(TOKEN_ENDPOINT_AUTH_METHODS),
+            help="Token endpoint authentication (default client_secret_basic); 'none' for public clients (PKCE).",
+        ),
+        click.option(
+            "--grant-type",
+            "grant_types",
+            multiple=True,
+            type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+            help="Default authorization_code; client_credentials with the admin scope for the admin API.",
+        ),
+        click.option("--scope", help="Scopes the client may ask for (add: default 'openid profile')."),
+        click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), help="Default from config (RS256)."),
+        click.option("--subject-type", type=click.Choice(["pairwise", "public"]), help="Default from config."),
+        click.option("--jwks", "jwks_file", type=click.File("r"), help="JSON file with the client's public keys."),
+        click.option("--jwks-uri"),
+        click.option("--backchannel-logout-uri", help="Receives logout tokens (OIDC Back-Channel Logout)."),
+        click.option("--frontchannel-logout-uri", help="Loaded in an iframe at logout (OIDC Front-Channel Logout)."),
+        click.option("--request-uri", "request_uris", multiple=True, help="A request object URI the client may send."),
+        click.option(
+            "--request-object-alg",
+            type=click.Choice(["none", "RS256", "PS256", "ES256"]),
+            help="Only accept request objects with this alg (default: any supported).",
+        ),
+        click.option("--require-par/--no-require-par", default=None, help="Accept only pushed authorization requests."),
+        click.option("--sector-identifier-uri", help="JSON list of redirect URIs sharing one pairwise sector."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+# Option name -> RFC 7591 metadata name.
+_METADATA_NAMES = {
+    "name": "client_name",
+    "redirect_uris": "redirect_uris",
+    "post_logout_redirect_uris": "post_logout_redirect_uris",
+    "auth_method": "token_endpoint_auth_method",
+    "grant_types": "grant_types",
+    "scope": "scope",
+    "id_token_alg": "id_token_signed_response_alg",
+    "subject_type": "subject_type",
+    "jwks_uri": "jwks_uri",
+    "backchannel_logout_uri": "backchannel_logout_uri",
+    "frontchannel_logout_uri": "frontchannel_logout_uri",
+    "request_uris": "request_uris",
+    "request_object_alg": "request_object_signing_alg",
+    "require_par": "require_pushed_authorization_requests",
+    "sector_identifier_uri": "sector_identifier_uri",
+}
+
+
+def _metadata(options: dict) -> dict:
+    """The metadata the given options say (lists as lists; an option left out is left out)."""
+    data = {
+        _METADATA_NAMES[name]: list(value) if isinstance(value, tuple) else value
+        for name, value in options.items()
+        if name in _METADATA_NAMES and value not in (None, ())
+    }
+    if options.get("jwks_file"):
+        try:
+            data["jwks"] = json.load(options["jwks_file"])
+        except json.JSONDecodeError as exc:
+            raise Failure(f"--jwks: not JSON: {exc}") from None
+    return data
 
 
 @clients_group.command("add")
-@click.option("--name", required=True, help="Shown to citizens on the login page.")
-@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
-@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
-@click.option(
-    "--auth-method",
-    type=click.Choice(TOKEN_ENDPOINT_AUTH_METHODS),
-    default="client_secret_basic",
-    show_default=True,
-    help="Token endpoint authentication; 'none' for public clients (PKCE required).",
-)
-@click.option(
-    "--grant-type",
-    "grant_types",
-    multiple=True,
-    type=click.Choice(["authorization_code", "refresh_token"]),
-    default=("authorization_code",),
-    show_default=True,
-)
-@click.option("--scope", default="openid profile", show_default=True, help="Scopes the client may ask for.")
-@click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default=None, help="Default from config (RS256).")
-@click.option(
-    "--subject-type", type=click.Choice(["pairwise", "public"]), default=None, help="Default from config (pairwise)."
-)
-@click.option(
-    "--jwks", "jwks_file", type=click.File("r"), help="JSON file with the client's public keys (private_key_jwt)."
-)
-@click.option("--jwks-uri")
-@click.option("--backchannel-logout-uri", help="Receives logout tokens (OIDC Back-Channel Logout).")
-@click.option("--frontchannel-logout-uri", help="Loaded in an iframe at logout (OIDC Front-Channel Logout).")
-@click.option("--request-uri", "request_uris", multiple=True, help="A request object URI the client may send.")
-@click.option(
-    "--request-object-alg",
-    type=click.Choice(["none", "RS256", "PS256", "ES256"]),
-    default=None,
-    help="Only accept request objects with this alg (default: any supported).",
-)
-@click.option("--require-par", is_flag=True, help="Accept only pushed authorization requests (RFC 9126).")
-@click.option("--sector-identifier-uri", help="JSON list of redirect URIs sharing one pairwise sector; fetched now.")
+@_metadata_options
 @click.option("--client-id", help="Default: random.")
 @click.option("--client-secret", envvar="IDP_NEW_CLIENT_SECRET", help="Default: random (printed once).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def clients_add(
-    name,
-    redirect_uris,
-    post_logout_redirect_uris,
-    auth_method,
-    grant_types,
-    scope,
-    id_token_alg,
-    subject_type,
-    jwks_file,
-    jwks_uri,
-    backchannel_logout_uri,
-    frontchannel_logout_uri,
-    request_uris,
-    request_object_alg,
-    require_par,
-    sector_identifier_uri,
-    client_id,
-    client_secret,
-    as_json,
-) -> None:
+def clients_add(client_id: str | None, client_secret: str | None, as_json: bool, **options) -> None:
     """Register a relying party. The secret is shown once; only its hash is kept."""
-    from flask import current_app
+    if not options["name"]:
+        raise Failure("--name is required")
+    data = {"scope": "openid profile", **_metadata(options)}
+    client, issued = clients.create(data, actor="cli", client_id=client_id, client_secret=client_secret)
+    secret = issued.get("client_secret")
+    text = f"client_id: {client.client_id}" + (f"\nclient_secret: {secret}  (shown once)" if secret else "")
+    _emit({**_client_json(client), **issued}, as_json, text)
 
-    from idp.oidc.registration import RegistrationError, check_sector_identifier
 
-    for uri in (*redirect_uris, *post_logout_redirect_uris, *request_uris):
-        _validate_uri(uri)
-    for uri in (backchannel_logout_uri, frontchannel_logout_uri, sector_identifier_uri):
-        if uri:
-            _validate_uri(uri)
-    sector = None
-    if sector_identifier_uri:
-        try:
-            sector = check_sector_identifier(sector_identifier_uri, list(redirect_uris))
-        except RegistrationError as exc:
-            raise Failure(exc.description) from None
-    jwks = json.load(jwks_file) if jwks_file else None
-    if auth_method == "private_key_jwt" and not (jwks or jwks_uri):
-        raise Failure("private_key_jwt needs --jwks or --jwks-uri")
-    client_id = client_id or new_client_id()
-    if db.session.scalar(sa.select(Client).filter_by(client_id=client_id)) is not None:
-        raise Failure(f"client {client_id} exists already")
-    uses_secret = auth_method in ("client_secret_basic", "client_secret_post")
-    secret = (client_secret or secrets.token_urlsafe(32)) if uses_secret else None
-    client = Client(
-        client_id=client_id,
-        client_secret_hash=digest(secret) if secret else None,
-        name=name,
-        redirect_uris=list(redirect_uris),
-        post_logout_redirect_uris=list(post_logout_redirect_uris),
-        token_endpoint_auth_method=auth_method,
-        grant_types=list(grant_types),
-        scope=scope,
-        id_token_signed_response_alg=id_token_alg or current_app.config["IDP"].tokens.default_id_token_alg,
-        subject_type=subject_type or current_app.config["IDP"].subject.default_type,
-        jwks=jwks,
-        jwks_uri=jwks_uri,
-        backchannel_logout_uri=backchannel_logout_uri,
-        frontchannel_logout_uri=frontchannel_logout_uri,
-        request_uris=list(request_uris),
-        request_object_signing_alg=request_object_alg,
-        require_pushed_authorization_requests=require_par,
-        sector_identifier_uri=sector_identifier_uri,
-        sector_identifier=sector,
+@clients_group.command("update")
+@click.argument("client_id")
+@_metadata_options
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def clients_update(client_id: str, as_json: bool, **options) -> None:
+    """Change a relying party's registration: only the options given change."""
+    client = _client(client_id)
+    changes = _metadata(options)
+    if not changes:
+        raise Failure("nothing to change: give at least one option")
+    issued = clients.update(client, changes, actor="cli")
+    data = {**_client_json(client), **issued}
+    _emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@clients_group.command("rotate-secret")
+@click.argument("client_id")
+@click.option(
+    "--overlap",
+    "overlap_seconds",
+    type=int,
+    default=clients.DEFAULT_OVERLAP_SECONDS,
+    show_default=True,
+    help="Seconds the current secret keeps working beside the new one.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def clients_rotate_secret(client_id: str, overlap_seconds: int, as_json: bool) -> None:
+    """A new client secret, printed once; the old one works until the overlap ends."""
+    secret, until = clients.rotate_secret(_client(client_id), overlap_seconds=overlap_seconds, actor="cli")
+    data = {"client_id": client_id, "client_secret": secret, "previous_secret_valid_until": until.isoformat()}
+    _emit(
+        data,
+        as_json,
+        f"client_secret: {secret}  (shown once)\nthe previous secret works until {until:%Y-%m-%d %H:%M:%S} UTC",
     )
-    db.session.add(client)
-    db.session.commit()
-    data = _client_json(client)
-    if secret:
-        data["client_secret"] = secret
-    text = f"client_id: {client_id}" + (f"\nclient_secret: {secret}  (shown once)" if secret else "")
-    _emit(data, as_json, text)
+
+
+@clients_group.command("add-key")
+@click.argument("client_id")
+@click.argument("jwk_file", type=click.File("r"))
+@_friendly
+def clients_add_key(client_id: str, jwk_file) -> None:
+    """Add one public key (a JWK with a kid, in a JSON file) to the client's keys."""
+    try:
+        jwk = json.load(jwk_file)
+    except json.JSONDecodeError as exc:
+        raise Failure(f"not JSON: {exc}") from None
+    click.echo(f"added key {clients.add_key(_client(client_id), jwk, actor='cli')}")
+
+
+@clients_group.command("remove-key")
+@click.argument("client_id")
+@click.argument("kid")
+@_friendly
+def clients_remove_key(client_id: str, kid: str) -> None:
+    """Remove the client's key ``kid``."""
+    try:
+        clients.remove_key(_client(client_id), kid, actor="cli")
+    except clients.ClientNotFound:
+        raise Failure(f"client {client_id} has no key {kid}") from None
+    click.echo(f"removed key {kid}")
 
 
 @clients_group.command("show")
@@ -632,10 +667,7 @@ def clients_add(
 @_friendly
 def clients_show(client_id: str, as_json: bool) -> None:
     """Show one client."""
-    client = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
-    if client is None:
-        raise Failure(f"no client {client_id}")
-    data = _client_json(client)
+    data = _client_json(_client(client_id))
     _emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
@@ -644,9 +676,9 @@ def clients_show(client_id: str, as_json: bool) -> None:
 @_friendly
 def clients_list(as_json: bool) -> None:
     """List clients."""
-    clients = db.session.scalars(sa.select(Client).order_by(Client.name)).all()
-    text = "\n".join(f"{c.client_id}  {c.token_endpoint_auth_method:20}  {c.name}" for c in clients)
-    _emit([_client_json(c) for c in clients], as_json, text or "no clients")
+    found = clients.all_clients()
+    text = "\n".join(f"{c.client_id}  {c.token_endpoint_auth_method:20}  {c.name}" for c in found)
+    _emit([_client_json(c) for c in found], as_json, text or "no clients")
 
 
 @clients_group.command("remove")
@@ -654,14 +686,7 @@ def clients_list(as_json: bool) -> None:
 @_friendly
 def clients_remove(client_id: str) -> None:
     """Remove a client; its tokens stop working."""
-    client = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
-    if client is None:
-        raise Failure(f"no client {client_id}")
-    from idp.models import Token
-
-    db.session.execute(sa.update(Token).where(Token.client_id == client_id).values(revoked_at=now()))
-    db.session.delete(client)
-    db.session.commit()
+    clients.delete(_client(client_id), actor="cli")
     click.echo(f"removed {client_id}")
 
 
@@ -684,6 +709,7 @@ def sessions_end_expired() -> None:
 GRACEFUL_SECONDS = 30  # a request in flight at SIGTERM gets this long to finish
 HEADER_READ_MILLISECONDS = 10_000  # a client slower than this to send its headers is cut off
 HTTP1_BUFFER_BYTES = 65_536  # request line and headers together; larger ones get granian's own 431
+MALLOC_MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's default; setting it also turns off its raising
 
 
 @main.command("serve")
@@ -694,7 +720,12 @@ HTTP1_BUFFER_BYTES = 65_536  # request line and headers together; larger ones ge
 @_friendly
 def serve(dev: bool, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the provider."""
+    from flask import current_app
+
+    from idp.app import check_schema
+
     config = load_config()
+    check_schema(current_app)
     host = host or config.server.host
     port = port or config.server.port
     from idp import ops
@@ -711,6 +742,11 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
     workers = workers or config.server.workers or 2 * (os.cpu_count() or 1)
     # Set before the workers import prometheus-client, so each writes its metrics to files /metrics sums.
     os.environ[ops.MULTIPROC_ENV] = ops.prepare_multiprocess_dir(config.data_dir)
+    # Each Argon2id check allocates its memory cost (19 MiB) in the thread that runs it. glibc
+    # serves a block that large with mmap and returns it, but after the first such free it raises
+    # its mmap threshold and keeps later ones in the thread's arena: with 8 threads a worker grew
+    # to 194 MiB after a run of logins. A fixed threshold stops that (118 MiB, docs/benchmarks.md).
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(MALLOC_MMAP_THRESHOLD_BYTES))
     # granian: HTTP is parsed and connections are held in Rust, so slow or idle clients cost no
     # Python thread, and a request costs a third of what gunicorn's Python HTTP layer did
     # (docs/benchmarks.md). No access log of its own: it would print query strings (login hints,

@@ -10,6 +10,7 @@ dataclasses: code receives the object, it never looks settings up ad hoc.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import secrets
@@ -109,7 +110,7 @@ class SessionConfig:
 @dataclass(frozen=True)
 class I18nConfig:
     default_locale: str = "nb"
-    locales: tuple[str, ...] = ("nb", "en")
+    locales: tuple[str, ...] = ("nb", "nn", "en")
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,8 @@ class LimitsConfig:
 class ClientsConfig:
     # How long a process keeps a relying party's registration before reading it again.
     cache_seconds: int = 10
+    # Hosts a redirect URI may name with plain http besides loopback (development machines only).
+    development_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,17 @@ class FetchConfig:
     # An assertion or request object signed with a key we have not seen refetches the
     # client's jwks_uri at most this often.
     jwks_refetch_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class BrandingConfig:
+    """Who runs the provider, as the pages show it: name, logo and how to reach user support."""
+
+    name: str = "ID"
+    logo: str = ""  # an SVG or PNG file, relative to the config file; empty: the built-in mark
+    support_email: str = ""
+    support_phone: str = ""
+    support_hours: str = ""  # e.g. "08:00–15:30", shown as "weekdays <hours>" in the page's language
 
 
 @dataclass(frozen=True)
@@ -258,6 +272,7 @@ class Config:
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    branding: BrandingConfig = field(default_factory=BrandingConfig)
     representation: RepresentationConfig = field(default_factory=RepresentationConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -291,7 +306,10 @@ def load_config(
 ) -> Config:
     """Read the TOML file and the environment into a Config."""
     environ = os.environ if environ is None else environ
-    path = Path(path or environ.get("IDP_CONFIG") or "config.toml")
+    named = environ.get("IDP_CONFIG")
+    if path is None and named and not Path(named).is_file():
+        raise ConfigError(f"IDP_CONFIG names {named}, which is not a file: create it, or unset IDP_CONFIG")
+    path = Path(path or named or "config.toml")
     raw: dict[str, dict[str, object]] = {}
     if path.exists():
         try:
@@ -311,7 +329,28 @@ def load_config(
         if section not in _SECTIONS:
             raise ConfigError(f"unknown config section [{section}]")
         sections[section] = _build(hints[section], section, values)
-    return Config(base_dir=base_dir, **sections)
+    config = Config(base_dir=base_dir, **sections)
+    _check_issuer(config.server.issuer)
+    return config
+
+
+def _check_issuer(issuer: str) -> None:
+    """Every URL we hand out is built from the issuer: it must be absolute, and https off loopback."""
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"server.issuer must be an absolute URL such as https://login.example.no, not {issuer!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"server.issuer must use https (plain http only on loopback, for development): {issuer}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _build(cls: type, section: str, values: dict[str, object]) -> object:

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
+from flask_babel import get_locale
 from sqlalchemy.orm import joinedload
 
 from idp.clock import now
@@ -42,6 +43,7 @@ def start_session(*, citizen: Citizen, acr: str, amr: list[str], response: Respo
         auth_time=moment,
         acr=acr,
         amr=amr,
+        locale=str(get_locale()),
         created_at=moment,
         last_seen_at=moment,
         expires_at=moment + timedelta(seconds=config.session.lifetime_seconds),

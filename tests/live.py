@@ -26,8 +26,11 @@ def free_port() -> int:
 def base_env(data: Path, **extra: str) -> dict[str, str]:
     """The environment for a provider whose state all lives in ``data``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_") or k == "IDP_REQUIRE_SERVICES"}
+    # An empty config file in ``data``: relative settings (the SMS outbox) resolve there, not in the checkout.
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "config.toml").touch()
     env.update(
-        IDP_CONFIG=str(data / "absent.toml"),
+        IDP_CONFIG=str(data / "config.toml"),
         IDP_SERVER_DATA_DIR=str(data / "var"),
         IDP_DATABASE_URL=f"sqlite:///{data / 'idp.sqlite3'}",
         IDP_KEYS_DIR=str(data / "keys"),

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from idp.clock import now
 from idp.extensions import db
 from idp.models.base import UTCDateTime, utcnow
 
@@ -64,6 +65,9 @@ class Client(db.Model, ClientMixin):
     registration_access_token_hash: Mapped[str | None] = mapped_column(sa.String(64))
     # Descriptive metadata we store and return but never act on (logo_uri, policy_uri, contacts...).
     extra_metadata: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # A rotated-out secret keeps working until this time, so the client can deploy its new one.
+    previous_client_secret_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    previous_client_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def is_public(self) -> bool:
@@ -88,9 +92,16 @@ class Client(db.Model, ClientMixin):
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        if not self.client_secret_hash:
-            return False
-        return hmac.compare_digest(self.client_secret_hash, digest(client_secret))
+        """The current secret, or the previous one until its overlap ends (idp/oidc/clients.py rotates)."""
+        presented = digest(client_secret)
+        if self.client_secret_hash and hmac.compare_digest(self.client_secret_hash, presented):
+            return True
+        return (
+            self.previous_client_secret_hash is not None
+            and self.previous_client_secret_expires_at is not None
+            and now() < self.previous_client_secret_expires_at
+            and hmac.compare_digest(self.previous_client_secret_hash, presented)
+        )
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method == self.token_endpoint_auth_method
@@ -119,6 +130,7 @@ class AuthorizationCode(db.Model):
     acr: Mapped[str | None] = mapped_column(sa.String(64))
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     sid: Mapped[str | None] = mapped_column(sa.String(64))
+    locale: Mapped[str | None] = mapped_column(sa.String(16))  # the login's language, for the `locale` claim
     # The `claims` request parameter (OIDC Core §5.5), validated, for the ID token and userinfo.
     claims: Mapped[dict | None] = mapped_column(sa.JSON)
     # RFC 9396: the authorization details granted (the chosen representation); None when none were asked for.
@@ -153,6 +165,7 @@ class Token(db.Model):
     acr: Mapped[str | None] = mapped_column(sa.String(64))
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     sid: Mapped[str | None] = mapped_column(sa.String(64))
+    locale: Mapped[str | None] = mapped_column(sa.String(16))  # the login's language, for the `locale` claim
     claims: Mapped[dict | None] = mapped_column(sa.JSON)
     authorization_details: Mapped[list | None] = mapped_column(sa.JSON(none_as_null=True))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -23,6 +23,8 @@ class LoginSession(db.Model):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     acr: Mapped[str] = mapped_column(sa.String(64))
     amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # The language the login pages were in: the `locale` claim (OIDC Core §5.1).
+    locale: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

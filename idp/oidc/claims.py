@@ -36,8 +36,11 @@ def subject_for(citizen: Citizen, client: Client) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(material).digest()).rstrip(b"=").decode("ascii")
 
 
-def _claim(citizen: Citizen, name: str) -> object:
+def _claim(citizen: Citizen, name: str, locale: str | None) -> object:
     match name:
+        case "locale":
+            # The language of the login (BCP 47), not a register fact: what the citizen used.
+            return locale
         case "name":
             return citizen.name
         case "given_name":
@@ -75,11 +78,14 @@ def _birthdate(pid: str) -> str | None:
         return None
 
 
-def released_claims(citizen: Citizen, names: frozenset[str]) -> dict[str, object]:
-    """The citizen's values for ``names``, which the release rule chose; absent values are left out (§5.3.2)."""
+def released_claims(citizen: Citizen, names: frozenset[str], *, locale: str | None) -> dict[str, object]:
+    """The citizen's values for ``names``, which the release rule chose; absent values are left out (§5.3.2).
+
+    ``locale`` is the language the login was in.
+    """
     claims: dict[str, object] = {}
     for name in sorted(names):
-        value = _claim(citizen, name)
+        value = _claim(citizen, name, locale)
         if value is not None:
             claims[name] = value
     return claims

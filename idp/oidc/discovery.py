@@ -76,7 +76,8 @@ def provider_metadata(config: Config, *, acr_values: tuple[str, ...]) -> dict[st
         "scopes_supported": list(SCOPES_SUPPORTED),
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        # client_credentials only for clients registered for the admin API (docs/operations.md).
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
         "token_endpoint_auth_methods_supported": TOKEN_ENDPOINT_AUTH_METHODS,

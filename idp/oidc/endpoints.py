@@ -80,7 +80,8 @@ def _error(params: dict[str, str], error: OAuth2Error) -> Response:
     return error_page(
         _("The service sent an invalid login request"),
         _("Go back to the service and try again. If it keeps happening, contact the service."),
-        detail=f"{error.error}: {error.description or ''}".strip(": "),
+        code=error.error,
+        description=error.description,
     )
 
 

@@ -82,7 +82,7 @@ def build_id_token(
         scopes=granted(scope, client), requested=requested_names(claims_request, "id_token")
     )
     # The protocol claims above win over a citizen's claim of the same name.
-    for name, value in released_claims(auth.citizen, names).items():
+    for name, value in released_claims(auth.citizen, names, locale=auth.locale).items():
         claims.setdefault(name, value)
     return sign(claims, alg=alg)
 

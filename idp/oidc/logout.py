@@ -58,11 +58,12 @@ def _client(client_id: str | None) -> Client | None:
     return db.session.scalar(sa.select(Client).filter_by(client_id=client_id)) if client_id else None
 
 
-def _refuse(detail: str) -> tuple[str, int]:
+def _refuse(description: str) -> tuple[str, int]:
     return error_page(
         _("The service sent an invalid logout request"),
         _("You have not been logged out. Close this page, or log out again from the service."),
-        detail=detail,
+        code="invalid_request",
+        description=description,
     )
 
 

@@ -29,6 +29,7 @@ from idp.extensions import db
 from idp.models import AuthorizationCode, Citizen, Client, LoginSession, Token
 from idp.models.oauth import digest
 from idp.oidc import parameters, token_store
+from idp.oidc.client_credentials import ClientCredentialsGrant
 from idp.oidc.client_keys import ClientKeysError, client_keyset
 from idp.oidc.id_token import build_id_token
 from idp.oidc.introspection import IntrospectionEndpoint
@@ -55,6 +56,7 @@ class Authentication:
     sid: str | None
     grant_id: str
     claims: dict | None = None  # the `claims` request parameter (OIDC Core §5.5)
+    locale: str | None = None  # the language the login pages were in
     # RFC 9396: the granted representation (idp/oidc/rich_authorization.py); None when not asked for.
     authorization_details: list | None = None
 
@@ -69,6 +71,7 @@ class Authentication:
             sid=claimed.sid,
             grant_id=claimed.grant_id,
             claims=claimed.claims,
+            locale=claimed.locale,
             authorization_details=claimed.authorization_details,
         )
 
@@ -84,6 +87,7 @@ class Authentication:
             session.sid,
             secrets.token_urlsafe(16),
             claims,
+            session.locale,
             authorization_details,
         )
 
@@ -153,6 +157,7 @@ def store_token(token: dict, *, client: Client, auth: Authentication) -> None:
         amr=auth.amr,
         sid=auth.sid,
         claims=auth.claims,
+        locale=auth.locale,
         authorization_details=auth.authorization_details,
     )
 
@@ -201,6 +206,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 amr=auth.amr,
                 sid=auth.sid,
                 claims=auth.claims,
+                locale=auth.locale,
                 authorization_details=auth.authorization_details,
                 expires_at=now() + timedelta(seconds=lifetime),
             )
@@ -389,6 +395,7 @@ def make_server(app) -> Server:
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "authorization_code": tokens.access_token_seconds,
         "refresh_token": tokens.access_token_seconds,
+        "client_credentials": tokens.access_token_seconds,
     }
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = random_token
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = random_token
@@ -396,6 +403,7 @@ def make_server(app) -> Server:
     server.init_app(app)
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDCode(require_nonce=False)])
     server.register_grant(RefreshTokenGrant, [OpenIDRefresh()])
+    server.register_grant(ClientCredentialsGrant)
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)

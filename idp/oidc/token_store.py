@@ -66,6 +66,7 @@ class ClaimedCode:
     amr: list[str]
     sid: str | None
     claims: dict | None
+    locale: str | None
     authorization_details: list | None
     expires_at: datetime
 
@@ -96,6 +97,7 @@ class ClaimedRefresh:
     amr: list[str]
     sid: str | None
     claims: dict | None
+    locale: str | None
     authorization_details: list | None
 
     def check_client(self, client) -> bool:
@@ -204,6 +206,7 @@ _CARRIED = (
     "amr",
     "sid",
     "claims",
+    "locale",
     "authorization_details",
 )
 _OWN = tuple(field.name for field in dataclasses.fields(NewToken))
@@ -222,6 +225,7 @@ def insert_token(
     amr: list[str],
     sid: str | None,
     claims: dict | None,
+    locale: str | None,
     authorization_details: list | None,
 ) -> None:
     """Write a new token in the session's transaction (committed with the claim it came from)."""
@@ -235,6 +239,7 @@ def insert_token(
         "amr": amr,
         "sid": sid,
         "claims": claims,
+        "locale": locale,
         "authorization_details": authorization_details,
     }
     db.session.connection().execute(_INSERT_TOKEN, {**carried, **dataclasses.asdict(new)})

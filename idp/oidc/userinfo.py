@@ -31,5 +31,5 @@ def answer(access_token: str | None, *, connection: sa.Connection | None = None)
         body = {"error": "insufficient_scope", "error_description": "The access token lacks the openid scope."}
         return 403, body, [("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="openid"')]
     names = release.userinfo_claims(scopes=granted(token.scope, client))
-    claims = {"sub": subject_for(citizen, client), **released_claims(citizen, names)}
+    claims = {"sub": subject_for(citizen, client), **released_claims(citizen, names, locale=token.locale)}
     return 200, claims, [("Cache-Control", "no-store")]

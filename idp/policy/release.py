@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 # OIDC Core §5.4, plus ID-porten's `pid` scope for the national identity number.
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
-    "profile": ("name", "given_name", "family_name", "birthdate", "updated_at"),
+    "profile": ("name", "given_name", "family_name", "birthdate", "updated_at", "locale"),
     "email": ("email", "email_verified"),
     "phone": ("phone_number", "phone_number_verified"),
     "address": ("address",),

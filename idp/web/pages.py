@@ -1,8 +1,11 @@
 """Pages outside a login: the front page and the language choice."""
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from idp import transactions
+from idp.locales import LANGUAGE_COOKIE
 
 bp = Blueprint("pages", __name__)
 
@@ -18,17 +21,33 @@ def index():
 
 @bp.route("/language/<lang>")
 def language(lang: str):
-    """Remember the citizen's language; works without JavaScript."""
-    response = redirect(local_path(request.args.get("next", "")) or url_for("pages.index"))
+    """Remember the citizen's language; works without JavaScript.
+
+    Mid-login the choice also replaces the service's ``ui_locales`` in the login
+    transaction: the service's wish goes before a choice remembered from earlier,
+    but not before one the citizen makes now.
+    """
+    next_path = local_path(request.args.get("next", ""))
+    response = redirect(next_path or url_for("pages.index"))
     if lang in current_app.config["IDP"].i18n.locales:
+        _choose_for_login(next_path, lang)
         response.set_cookie(
-            "lang",
+            LANGUAGE_COOKIE,
             lang,
             max_age=365 * 24 * 3600,
             samesite="Lax",
             secure=current_app.config["IDP"].server.secure_cookies,
         )
     return response
+
+
+def _choose_for_login(next_path: str | None, lang: str) -> None:
+    """Write ``lang`` into the login transaction the page at ``next_path`` belongs to, if any."""
+    tx_id = parse_qs(urlsplit(next_path or "").query).get("tx", [""])[0]
+    tx = transactions.load(tx_id)
+    if tx is not None and tx.params.get("ui_locales"):
+        tx.params["ui_locales"] = lang
+        transactions.save(tx)
 
 
 def local_path(value: str) -> str | None:

@@ -45,6 +45,10 @@ def test_every_command_has_help(env):
         ["clients", "show"],
         ["clients", "list"],
         ["clients", "remove"],
+        ["clients", "update"],
+        ["clients", "rotate-secret"],
+        ["clients", "add-key"],
+        ["clients", "remove-key"],
         ["serve"],
     ):
         assert "Usage:" in idp(env, *command, "--help").stdout
@@ -108,8 +112,8 @@ def test_clients_add_prints_secret_once_and_stores_only_its_hash(env, tmp_path):
 
 
 def test_clients_add_rejects_bad_input(env):
-    assert "not an absolute" in fails(env, "clients", "add", "--name", "X", "--redirect-uri", "not a uri")
-    assert "needs --jwks" in fails(
+    assert "absolute http(s) URI" in fails(env, "clients", "add", "--name", "X", "--redirect-uri", "not a uri")
+    assert "needs jwks or jwks_uri" in fails(
         env,
         "clients",
         "add",
@@ -122,6 +126,60 @@ def test_clients_add_rejects_bad_input(env):
     )
     assert fails(
         env, "clients", "add", "--name", "X", "--redirect-uri", "https://x.example/cb", "--auth-method", "magic"
+    )
+
+
+def test_clients_update_rotate_secret_and_keys(env, tmp_path):
+    made = json.loads(
+        idp(env, "clients", "add", "--name", "NAV", "--redirect-uri", "https://nav.example/cb", "--json").stdout
+    )
+    client_id = made["client_id"]
+    updated = json.loads(
+        idp(env, "clients", "update", client_id, "--name", "Nav", "--scope", "openid pid", "--json").stdout
+    )
+    assert (updated["client_name"], updated["scope"]) == ("Nav", "openid pid")
+    assert updated["redirect_uris"] == ["https://nav.example/cb"]  # options not given stay as they were
+    assert "nothing to change" in fails(env, "clients", "update", client_id)
+    assert "https" in fails(env, "clients", "update", client_id, "--redirect-uri", "http://nav.example/cb")
+    assert "unknown scope" in fails(env, "clients", "update", client_id, "--scope", "openid everything")
+    assert "no client" in fails(env, "clients", "update", "none-such", "--name", "X")
+
+    rotated = json.loads(idp(env, "clients", "rotate-secret", client_id, "--overlap", "600", "--json").stdout)
+    assert rotated["client_secret"] != made["client_secret"]
+    assert "overlap_seconds must be between" in fails(env, "clients", "rotate-secret", client_id, "--overlap", "-1")
+
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps({"kty": "EC", "crv": "P-256", "kid": "k1", **_public_point()}))
+    assert "added key k1" in idp(env, "clients", "add-key", client_id, str(key)).stdout
+    assert json.loads(idp(env, "clients", "show", client_id, "--json").stdout)["has_jwks"] is True
+    assert "has no key nope" in fails(env, "clients", "remove-key", client_id, "nope")
+    assert "removed key k1" in idp(env, "clients", "remove-key", client_id, "k1").stdout
+
+
+def _public_point() -> dict:
+    from joserfc.jwk import ECKey
+
+    return {k: v for k, v in ECKey.generate_key("P-256").as_dict(private=False).items() if k in ("x", "y")}
+
+
+def test_an_admin_client_is_added_with_the_command(env):
+    made = json.loads(
+        idp(
+            env,
+            "clients",
+            "add",
+            "--name",
+            "Drift",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "admin",
+            "--json",
+        ).stdout
+    )
+    assert made["grant_types"] == ["client_credentials"] and made["redirect_uris"] == []
+    assert "client_credentials" in fails(
+        env, "clients", "add", "--name", "X", "--redirect-uri", "https://x.example/cb", "--scope", "openid admin"
     )
 
 

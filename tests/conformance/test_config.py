@@ -93,7 +93,7 @@ def test_discovery_lists_nothing_we_do_not_do(provider):
     ):
         assert unsupported not in meta
     assert meta["response_types_supported"] == ["code"]
-    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
 
 
 def test_rfc8414_metadata_is_the_same(provider):

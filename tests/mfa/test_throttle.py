@@ -106,7 +106,7 @@ def test_at_max_failures_only_known_devices_get_in_until_the_failures_are_forgot
     for n in range(5):
         password_step(_client(app, f"203.0.113.{n}"), citizen, password="wrong-password")
     held = password_step(_client(app, "192.0.2.99"), citizen)
-    assert held.status_code == 429 and "wait 24 hour(s)" in held.get_data(as_text=True)
+    assert held.status_code == 429 and "wait 24 hours" in held.get_data(as_text=True)
     db.session.refresh(citizen)
     assert citizen.status == CitizenStatus.active
     _log_in(phone, citizen, outbox, prompt="login")

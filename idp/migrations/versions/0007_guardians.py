@@ -1,14 +1,14 @@
 """guardians: the guardianship register (mandates), guardian-operated accounts, RFC 9396 authorization_details
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

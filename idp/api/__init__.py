@@ -1,0 +1,1 @@
+"""JSON APIs for machines (design.md, ``idp/api/``): each with its OpenAPI document beside it."""
