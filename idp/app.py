@@ -123,6 +123,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.web.login import bp as login_bp
     from idp.web.pages import bp as pages_bp
     from idp.web.profile import bp as profile_bp
+    from idp.web.representation import bp as representation_bp
 
     app.register_blueprint(oidc_bp)
     app.register_blueprint(logout_bp)
@@ -133,6 +134,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     check_branding(config)
     app.register_blueprint(profile_bp)
     app.register_blueprint(admin_api_bp)
+    app.register_blueprint(representation_bp)
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale
     app.register_error_handler(404, lambda e: error_page(_("Page not found"), _("Check the address."), status=404))

@@ -795,5 +795,206 @@ def demo(rp_url: str, as_json: bool) -> None:
     _emit(data, as_json, json.dumps(data, indent=2, ensure_ascii=False))
 
 
+# ---------------------------------------------------------------- guardians
+@main.group("guardians")
+def guardians_group() -> None:
+    """The guardianship register: mandates by which a guardian acts for a ward."""
+
+
+def _register():
+    from idp.guardianship.register import DatabaseRegister
+
+    return DatabaseRegister()
+
+
+def _mandate_json(record) -> dict:
+    return {
+        "reference": record.reference,
+        "guardian_pid": record.guardian_pid,
+        "ward_pid": record.ward_pid,
+        "ward_name": record.ward_name,
+        "roles": list(record.roles),
+        "valid_from": record.valid_from.isoformat(),
+        "valid_to": record.valid_to.isoformat() if record.valid_to else None,
+        "revoked": record.revoked,
+    }
+
+
+def _mandate_line(record) -> str:
+    # Masked: this text is read on screens and pasted into tickets.
+    until = record.valid_to.isoformat() if record.valid_to else "-"
+    state = "revoked" if record.revoked else "registered"
+    return (
+        f"{record.reference}  {mask_pid(record.guardian_pid)} for {mask_pid(record.ward_pid)} {record.ward_name}"
+        f"  {','.join(record.roles)}  {record.valid_from.isoformat()}..{until}  {state}"
+    )
+
+
+def _register_mandates(records: list, how: str) -> None:
+    """Add the mandates and their audit events in one transaction: all of them or none."""
+    from idp import audit
+    from idp.guardianship.register import DuplicateReference
+
+    try:
+        _register().add_all(records)
+    except DuplicateReference as exc:
+        db.session.rollback()
+        raise Failure(str(exc)) from None
+    for record in records:
+        audit.record(
+            "guardianship.added",
+            outcome="success",
+            pid=record.guardian_pid,
+            ward=mask_pid(record.ward_pid),
+            reference=record.reference,
+            by=how,
+        )
+    db.session.commit()
+
+
+@guardians_group.command("add")
+@click.option("--reference", required=True, help="The mandate's reference (the guardianship authority's case number).")
+@click.option("--guardian", "guardian_pid", required=True, help="The guardian's national identity number.")
+@click.option("--ward", "ward_pid", required=True, help="The ward's national identity number.")
+@click.option("--ward-name", required=True)
+@click.option("--role", "roles", multiple=True, required=True, help="A role / area the mandate covers (repeatable).")
+@click.option("--valid-from", required=True, help="YYYY-MM-DD")
+@click.option("--valid-to", default=None, help="YYYY-MM-DD, inclusive (default: until revoked).")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def guardians_add(reference, guardian_pid, ward_pid, ward_name, roles, valid_from, valid_to, as_json) -> None:
+    """Register one received mandate."""
+    from flask import current_app
+
+    from idp.guardianship.importing import MandateError, mandate
+
+    values = {
+        "reference": reference,
+        "guardian_pid": guardian_pid,
+        "ward_pid": ward_pid,
+        "ward_name": ward_name,
+        "roles": list(roles),
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+    }
+    try:
+        record = mandate(values, allow_synthetic=current_app.config["IDP"].citizens.allow_synthetic_pids)
+    except MandateError as exc:
+        raise Failure(str(exc)) from None
+    _register_mandates([record], "cli")
+    _emit(_mandate_json(record), as_json, f"registered {_mandate_line(record)}")
+
+
+@guardians_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "kind", type=click.Choice(["csv", "json"]), default=None, help="Default: from the file name.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def guardians_import(file: str, kind: str | None, as_json: bool) -> None:
+    """Register every mandate of a CSV or JSON file, or none if any line is bad."""
+    from flask import current_app
+
+    from idp.guardianship.importing import MandateError, parse
+
+    kind = kind or ("json" if file.lower().endswith(".json") else "csv")
+    try:
+        with open(file, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise Failure(f"{file} is not UTF-8 text") from None
+    try:
+        records = parse(text, kind, allow_synthetic=current_app.config["IDP"].citizens.allow_synthetic_pids)
+    except MandateError as exc:
+        raise Failure(f"{file}: {exc}; nothing was registered") from None
+    _register_mandates(records, f"import {kind}")
+    _emit({"registered": len(records)}, as_json, f"registered {len(records)} mandate(s) from {file}")
+
+
+@guardians_group.command("list")
+@click.option("--guardian", "guardian_pid", default=None, help="Only this guardian's mandates.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def guardians_list(guardian_pid: str | None, as_json: bool) -> None:
+    """List registered mandates (identity numbers masked, except in --json)."""
+    if guardian_pid is not None:
+        guardian_pid = parse_pid(guardian_pid, allow_synthetic=True)
+    records = _register().all(guardian_pid)
+    _emit([_mandate_json(r) for r in records], as_json, "\n".join(map(_mandate_line, records)) or "no mandates")
+
+
+@guardians_group.command("revoke")
+@click.argument("reference")
+@_friendly
+def guardians_revoke(reference: str) -> None:
+    """Revoke a mandate: from now on nobody can act under it."""
+    from idp import audit
+
+    record = _register().revoke(reference, now())
+    if record is None:
+        raise Failure(f"no mandate {reference}")
+    audit.record(
+        "guardianship.revoked",
+        outcome="success",
+        pid=record.guardian_pid,
+        ward=mask_pid(record.ward_pid),
+        reference=record.reference,
+        by="cli",
+    )
+    db.session.commit()
+    click.echo(f"revoked {_mandate_line(record)}")
+
+
+@guardians_group.command("operate")
+@click.argument("reference")
+@click.option("--phone", required=True, help="The guardian's mobile number: the account's SMS codes go there.")
+@_friendly
+def guardians_operate(reference: str, phone: str) -> None:
+    """Let the guardian of a mandate in force operate the ward's own account, with SMS to the guardian's phone."""
+    from idp import audit
+    from idp.mfa.enrolment import enrol, set_preferred
+    from idp.mfa.sms import normalise_phone
+
+    mandate = _register().find(reference)
+    if mandate is None:
+        raise Failure(f"no mandate {reference}")
+    if not mandate.in_force(now().date()):
+        raise Failure(f"mandate {reference} is not in force")
+    ward = db.session.scalar(sa.select(Citizen).filter_by(pid=mandate.ward_pid))
+    if ward is None:
+        raise Failure(f"the ward {mask_pid(mandate.ward_pid)} has no account; add it with idp users add")
+    if ward.operated_under == reference:
+        raise Failure(f"{mask_pid(ward.pid)} is operated under {reference} already")
+    ward.operated_under = reference
+    # The account's second factor is the guardian's phone; the app is personal and is not set up for a ward.
+    enrol(ward, "sms", phone=normalise_phone(phone))
+    set_preferred(ward, "sms")
+    audit.record(
+        "guardianship.operated",
+        outcome="success",
+        citizen=ward,
+        guardian=mask_pid(mandate.guardian_pid),
+        mandate=reference,
+        by="cli",
+    )
+    db.session.commit()
+    click.echo(f"{mask_pid(ward.pid)} is operated by {mask_pid(mandate.guardian_pid)} under {reference}")
+
+
+@guardians_group.command("release")
+@click.argument("ward_pid")
+@_friendly
+def guardians_release(ward_pid: str) -> None:
+    """End a guardian's operation of a ward's account: it is the ward's own again."""
+    from idp import audit
+
+    ward = _citizen(ward_pid)
+    if ward.operated_under is None:
+        raise Failure(f"{mask_pid(ward.pid)} is not operated by a guardian")
+    audit.record("guardianship.released", outcome="success", citizen=ward, mandate=ward.operated_under, by="cli")
+    ward.operated_under = None
+    db.session.commit()
+    click.echo(f"{mask_pid(ward.pid)} is no longer operated by a guardian")
+
+
 if __name__ == "__main__":
     main()

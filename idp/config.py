@@ -249,6 +249,13 @@ class BrandingConfig:
 
 
 @dataclass(frozen=True)
+class RepresentationConfig:
+    # The RFC 9396 authorization_details type by which a client asks the citizen whom they act for
+    # (ID-porten's "fullmakt"). A client must list it in its authorization_details_types.
+    authorization_details_type: str = "idporten:fullmakt"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -270,6 +277,7 @@ class Config:
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     branding: BrandingConfig = field(default_factory=BrandingConfig)
+    representation: RepresentationConfig = field(default_factory=RepresentationConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property

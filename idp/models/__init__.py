@@ -3,6 +3,7 @@
 from idp.models.audit import AuditEvent
 from idp.models.citizen import Citizen, CitizenStatus
 from idp.models.factor import ActivationLetter, EnrolledFactor, PinCode
+from idp.models.guardianship import Mandate
 from idp.models.oauth import AuthorizationCode, Client, Token
 from idp.models.session import LoginSession, SessionClient
 from idp.models.state import ShortLivedState
@@ -17,6 +18,7 @@ __all__ = [
     "CitizenStatus",
     "Client",
     "LoginSession",
+    "Mandate",
     "SessionClient",
     "ShortLivedState",
     "Token",

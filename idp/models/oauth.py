@@ -133,6 +133,8 @@ class AuthorizationCode(db.Model):
     locale: Mapped[str | None] = mapped_column(sa.String(16))  # the login's language, for the `locale` claim
     # The `claims` request parameter (OIDC Core §5.5), validated, for the ID token and userinfo.
     claims: Mapped[dict | None] = mapped_column(sa.JSON)
+    # RFC 9396: the authorization details granted (the chosen representation); None when none were asked for.
+    authorization_details: Mapped[list | None] = mapped_column(sa.JSON(none_as_null=True))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -165,6 +167,7 @@ class Token(db.Model):
     sid: Mapped[str | None] = mapped_column(sa.String(64))
     locale: Mapped[str | None] = mapped_column(sa.String(16))  # the login's language, for the `locale` claim
     claims: Mapped[dict | None] = mapped_column(sa.JSON)
+    authorization_details: Mapped[list | None] = mapped_column(sa.JSON(none_as_null=True))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when this refresh token was exchanged for a new one (rotation).
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -49,6 +49,7 @@ _DESCRIPTIVE = (
     "initiate_login_uri",
     "software_id",
     "software_version",
+    "authorization_details_types",  # RFC 9396 §10: the types the client may ask for (idp/oidc/rich_authorization.py)
 )
 
 
@@ -248,6 +249,9 @@ def apply_metadata(client: Client, data: dict, *, operator: bool = False) -> Non
     acr_values = data.get("default_acr_values")
     if acr_values is not None and (not isinstance(acr_values, list) or not all(isinstance(a, str) for a in acr_values)):
         raise RegistrationError("invalid_client_metadata", "default_acr_values must be a list of strings")
+    types = data.get("authorization_details_types")
+    if types is not None and (not isinstance(types, list) or not all(isinstance(t, str) for t in types)):
+        raise RegistrationError("invalid_client_metadata", "authorization_details_types must be a list of strings")
     for uri_name in ("logo_uri", "client_uri", "policy_uri", "tos_uri", "initiate_login_uri"):
         if data.get(uri_name) is not None:
             _uri(data[uri_name], uri_name)

@@ -104,6 +104,8 @@ def provider_metadata(config: Config, *, acr_values: tuple[str, ...]) -> dict[st
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
+        # RFC 9396 §10: representation (idp/oidc/rich_authorization.py).
+        "authorization_details_types_supported": [config.representation.authorization_details_type],
     }
     if config.registration.enabled:
         metadata["registration_endpoint"] = f"{issuer}/register"

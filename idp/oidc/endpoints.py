@@ -14,7 +14,7 @@ import hmac
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oidc.core.errors import LoginRequiredError
+from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 
@@ -22,8 +22,9 @@ from idp import audit, transactions
 from idp.clock import now
 from idp.errors import error_page, login_expired_page
 from idp.extensions import csrf, db
+from idp.guardianship import operated
 from idp.models import Client
-from idp.oidc import par, parameters
+from idp.oidc import par, parameters, rich_authorization
 from idp.oidc.claims import subject_for
 from idp.oidc.claims_request import parse_claims
 from idp.oidc.id_token import verify_own_id_token
@@ -153,6 +154,7 @@ def _validate(oauth_request: AuthorizationRequest):
         if "none" in prompts and len(prompts) > 1:
             raise InvalidRequestError("prompt=none cannot be combined with other values.")
         claims = parse_claims(params.get("claims"))
+        rich_authorization.requested(params, grant.client, _representation_type())
         if params.get("scope") and not grant.request.scope:
             # Authlib drops the scopes the client is not registered for (the token response then says
             # which were granted, RFC 6749 §3.3); when none is left there is nothing to grant.
@@ -205,15 +207,34 @@ def _decide(oauth_request: AuthorizationRequest, grant, claims: dict | None) -> 
         )
         # The hint names who the client expects; another citizen's session must not answer silently.
         and (hinted_sub is None or hmac.compare_digest(hinted_sub, subject_for(session.citizen, grant.client)))
+        # A guardian-operated account whose mandate ran out is stopped at the login (idp/web/operated.py).
+        and operated.usable(session.citizen, current_app.extensions["idp.guardianship"], now().date())
     )
-    if silent:
+    if silent and not rich_authorization.asked(params):
         return _issue(oauth_request, grant, Authentication.from_session(session, claims))
     if "none" in prompts:
-        raise LoginRequiredError(redirect_uri=grant.redirect_uri)
+        # With a session, only the representation chooser is missing: that needs the citizen too.
+        error = InteractionRequiredError if silent else LoginRequiredError
+        raise error(redirect_uri=grant.redirect_uri)
     tx = transactions.begin(
         params=params, client_id=grant.client.client_id, client_name=grant.client.name, requirement=requirement
     )
+    if silent:
+        # Representation is chosen afresh for every request: the SSO session never acts for anyone.
+        return _to_chooser(tx, session)
     return redirect(url_for("login.start", tx=tx.id))
+
+
+def _representation_type() -> str:
+    return current_app.config["IDP"].representation.authorization_details_type
+
+
+def _to_chooser(tx: transactions.LoginTransaction, session) -> Response:
+    tx.sid = session.sid
+    tx.step = {"citizen_id": session.citizen_id}
+    transactions.save(tx)
+    db.session.commit()
+    return redirect(url_for("representation.choose", tx=tx.id))
 
 
 def _issue(oauth_request: AuthorizationRequest, grant, auth: Authentication) -> Response:
@@ -239,7 +260,11 @@ def resume():
             if not current_app.extensions["idp.levels"].at_least(session.acr, tx.requirement.min_acr):
                 # The requested level is a minimum (as in ID-porten): never issue below it.
                 raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
-            auth = Authentication.from_session(session, parse_claims(tx.params.get("claims")))
+            if rich_authorization.asked(tx.params) and "representation" not in tx.step:
+                return _to_chooser(tx, session)
+            auth = Authentication.from_session(
+                session, parse_claims(tx.params.get("claims")), tx.step.get("representation")
+            )
         except OAuth2Error as error:
             db.session.commit()
             return _error(tx.params, error)

@@ -76,6 +76,8 @@ def build_id_token(
         claims["sid"] = auth.sid
     if access_token:
         claims["at_hash"] = half_hash(access_token, alg)
+    if auth.authorization_details is not None:
+        claims["authorization_details"] = auth.authorization_details  # RFC 9396 §9.1; [] when acting as oneself
     names = release.id_token_claims(
         scopes=granted(scope, client), requested=requested_names(claims_request, "id_token")
     )

@@ -51,4 +51,6 @@ def describe(issued: Issued, presented: str) -> dict:
         "exp": int(expires_at.timestamp()),
         "auth_time": int(token.auth_time.timestamp()),
         **({"acr": token.acr} if token.acr else {}),
+        # RFC 9396 §9.2
+        **({"authorization_details": token.authorization_details} if token.authorization_details is not None else {}),
     }

@@ -84,6 +84,7 @@ RULES: dict[str, Rule] = {
     "token": Rule(16 * 1024),  # RFC 7009, RFC 7662: may be any client's token, ours are 43 characters
     "token_type_hint": Rule(64),
     "post_logout_redirect_uri": Rule(1000),  # RP-Initiated Logout 1.0
+    "authorization_details": Rule(4 * 1024, _json_text),  # RFC 9396; one object of a few role names
 }
 
 

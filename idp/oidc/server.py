@@ -57,6 +57,8 @@ class Authentication:
     grant_id: str
     claims: dict | None = None  # the `claims` request parameter (OIDC Core §5.5)
     locale: str | None = None  # the language the login pages were in
+    # RFC 9396: the granted representation (idp/oidc/rich_authorization.py); None when not asked for.
+    authorization_details: list | None = None
 
     @classmethod
     def of(cls, claimed: token_store.ClaimedCode | token_store.ClaimedRefresh) -> Authentication:
@@ -70,10 +72,13 @@ class Authentication:
             grant_id=claimed.grant_id,
             claims=claimed.claims,
             locale=claimed.locale,
+            authorization_details=claimed.authorization_details,
         )
 
     @classmethod
-    def from_session(cls, session: LoginSession, claims: dict | None = None) -> Authentication:
+    def from_session(
+        cls, session: LoginSession, claims: dict | None = None, authorization_details: list | None = None
+    ) -> Authentication:
         return cls(
             session.citizen,
             session.auth_time,
@@ -83,6 +88,7 @@ class Authentication:
             secrets.token_urlsafe(16),
             claims,
             session.locale,
+            authorization_details,
         )
 
 
@@ -115,6 +121,8 @@ class Server(AuthorizationServer):
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         store_token(token, client=request.client, auth=request.user)
         db.session.commit()
+        # RFC 9396 §7: the token response says which authorization details were granted.
+        with_authorization_details(token, request.user)
 
 
 def new_token(token: dict, issued_at: datetime) -> token_store.NewToken:
@@ -128,6 +136,12 @@ def new_token(token: dict, issued_at: datetime) -> token_store.NewToken:
         expires_in=token["expires_in"],
         refresh_expires_at=issued_at + lifetime if refresh else None,
     )
+
+
+def with_authorization_details(token: dict, auth: Authentication) -> None:
+    """Add the granted authorization_details to a token response (both token paths call this)."""
+    if auth.authorization_details is not None:
+        token["authorization_details"] = auth.authorization_details
 
 
 def store_token(token: dict, *, client: Client, auth: Authentication) -> None:
@@ -144,6 +158,7 @@ def store_token(token: dict, *, client: Client, auth: Authentication) -> None:
         sid=auth.sid,
         claims=auth.claims,
         locale=auth.locale,
+        authorization_details=auth.authorization_details,
     )
 
 
@@ -192,6 +207,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 sid=auth.sid,
                 claims=auth.claims,
                 locale=auth.locale,
+                authorization_details=auth.authorization_details,
                 expires_at=now() + timedelta(seconds=lifetime),
             )
         )

@@ -67,6 +67,7 @@ class ClaimedCode:
     sid: str | None
     claims: dict | None
     locale: str | None
+    authorization_details: list | None
     expires_at: datetime
 
     def get_redirect_uri(self) -> str:
@@ -97,6 +98,7 @@ class ClaimedRefresh:
     sid: str | None
     claims: dict | None
     locale: str | None
+    authorization_details: list | None
 
     def check_client(self, client) -> bool:
         return self.client_id == client.client_id
@@ -194,7 +196,19 @@ class NewToken:
 
 
 # The columns a new token takes from the authorization code or refresh token it continues.
-_CARRIED = ("grant_id", "client_id", "citizen_id", "scope", "auth_time", "acr", "amr", "sid", "claims", "locale")
+_CARRIED = (
+    "grant_id",
+    "client_id",
+    "citizen_id",
+    "scope",
+    "auth_time",
+    "acr",
+    "amr",
+    "sid",
+    "claims",
+    "locale",
+    "authorization_details",
+)
 _OWN = tuple(field.name for field in dataclasses.fields(NewToken))
 _INSERT_TOKEN = sa.insert(_TOKEN)
 
@@ -212,6 +226,7 @@ def insert_token(
     sid: str | None,
     claims: dict | None,
     locale: str | None,
+    authorization_details: list | None,
 ) -> None:
     """Write a new token in the session's transaction (committed with the claim it came from)."""
     carried = {
@@ -225,6 +240,7 @@ def insert_token(
         "sid": sid,
         "claims": claims,
         "locale": locale,
+        "authorization_details": authorization_details,
     }
     db.session.connection().execute(_INSERT_TOKEN, {**carried, **dataclasses.asdict(new)})
 

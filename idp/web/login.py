@@ -28,6 +28,7 @@ from idp.sessions import current_session, start_session
 from idp.transactions import LoginTransaction
 from idp.web import notices
 from idp.web.forms import CancelForm, ChooseForm, LoginForm, number_and_password_errors
+from idp.web.operated import act_of, audit_detail, stopped
 
 bp = Blueprint("login", __name__, url_prefix="/login")
 
@@ -84,6 +85,8 @@ def _halted(tx: LoginTransaction):
         return render("login/wait.html", tx, 429, message=message, known_device_hint=hint)
     if halt["page"] == "locked":
         return render("login/locked.html", tx, 403)
+    if halt["page"] == "operated_stopped":
+        return render("login/operated_stopped.html", tx, 403)
     citizen = db.session.get(Citizen, tx.step.get("citizen_id"))
     factor = _chain().factors.get(halt["factor"])
     if factor is None:  # no longer configured at all: the chain decides afresh
@@ -161,6 +164,9 @@ def submit_password():
         return _again(tx, "login.start")
     with _store().deferred():
         citizen, halt = _verify(pid, citizen, form.password.data, attempt, client_id=tx.client_id)
+        if citizen is not None and stopped(citizen, client_id=tx.client_id):
+            tx.step["halt"] = {"page": "operated_stopped"}
+            return _again(tx, "login.start")
         if citizen is not None:
             tx.step = {**tx.step, "citizen_id": citizen.id, "step_up": False}
             following = _chain().next(citizen, tx.requirement, tx.step, now())
@@ -378,15 +384,27 @@ def resend():
 
 def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: list[str]):
     acr, amr = _chain().result(used) if used else (following.acr, following.amr)
+    if stopped(citizen, client_id=tx.client_id):  # the mandate ran out during the login, or at a step-up
+        tx.step["halt"] = {"page": "operated_stopped"}
+        return _again(tx, "login.step")
     target = tx.step.get("return_to") or url_for("oidc.resume", tx=tx.id)
     response = redirect(target, 303)
     # One commit: the session, the transaction that now names it, the reset counters and the audit event.
     with _store().deferred():
         session = start_session(citizen=citizen, acr=acr, amr=amr, response=response)
+        session.act = act_of(citizen)
         for row in rows.enrolments(citizen):
             if row.name in used:
                 row.last_used_at = now()
-        audit.record("login.complete", outcome="success", citizen=citizen, client_id=tx.client_id, acr=acr, amr=amr)
+        audit.record(
+            "login.complete",
+            outcome="success",
+            citizen=citizen,
+            client_id=tx.client_id,
+            acr=acr,
+            amr=amr,
+            **audit_detail(session.act),
+        )
         accounts.login_completed(citizen, response)
         tx.sid = session.sid
         tx.step = {key: value for key, value in tx.step.items() if key in ("citizen_id", "return_to")}

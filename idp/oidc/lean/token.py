@@ -20,7 +20,7 @@ from idp.models.oauth import digest
 from idp.oidc import token_store
 from idp.oidc.id_token import build_id_token
 from idp.oidc.lean import FallBack, LeanAnswer, LeanRequest
-from idp.oidc.server import Authentication, new_token
+from idp.oidc.server import Authentication, new_token, with_authorization_details
 from idp.ops import count_token
 
 _SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
@@ -133,6 +133,7 @@ def _answer(
     """The stored token as the client sees it, with an ID token for openid."""
     if scope:
         token["scope"] = scope
+    with_authorization_details(token, auth)
     if "openid" in scope.split():
         token["id_token"] = build_id_token(
             client=client,

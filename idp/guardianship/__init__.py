@@ -1,0 +1,1 @@
+"""Guardianship: mandates by which a guardian (verge) acts for a ward (vergehaver)."""
