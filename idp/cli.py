@@ -908,5 +908,43 @@ def guardians_revoke(reference: str) -> None:
     click.echo(f"revoked {_mandate_line(record)}")
 
 
+# ---------------------------------------------------------------- notices
+@main.group("notices")
+def notices_group() -> None:
+    """Letters the provider sends on its own initiative."""
+
+
+@notices_group.command("factor-phase-out")
+@click.option("--factor", required=True, help="The second factor being phased out (its accept_until is set).")
+@click.option("--dry-run", is_flag=True, help="Only count the letters that would be sent.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def notices_factor_phase_out(factor: str, dry_run: bool, as_json: bool) -> None:
+    """Send a letter to every account whose only accepted second factor is being phased out (once each)."""
+    from flask import current_app
+
+    from idp.notices import phase_out
+
+    config = current_app.config["IDP"]
+    policy = current_app.extensions["idp.policy"]
+    moment = now()
+    planned = phase_out.plan(policy, factor, moment)
+    counts = planned.counts()
+    if not dry_run:
+        ways = [name for name in config.assurance.factors if name != factor and policy.enrollable(name, moment)]
+        locale = config.i18n.default_locale  # citizens have no language recorded yet
+
+        def make_notice(letter):
+            notice = phase_out.compose(
+                letter, locale=locale, rule=planned.rule, ways=ways, config=config,
+                today=moment.date(),
+            )  # fmt: skip
+            return locale, notice
+
+        counts["sent"] = phase_out.send(planned, current_app.extensions["idp.letters"], make_notice)
+    text = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in counts.items())
+    _emit(counts, as_json, ("dry run, nothing sent; " if dry_run else "") + text)
+
+
 if __name__ == "__main__":
     main()

@@ -238,6 +238,14 @@ class RepresentationConfig:
 
 
 @dataclass(frozen=True)
+class SupportConfig:
+    # Who citizens contact for help: printed in letters (the phase-out notices).
+    name: str = "Brukerstøtte"
+    email: str = "brukerstotte@example.org"
+    phone: str = "800 30 300"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -259,6 +267,7 @@ class Config:
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     representation: RepresentationConfig = field(default_factory=RepresentationConfig)
+    support: SupportConfig = field(default_factory=SupportConfig)
     base_dir: Path = field(default_factory=Path.cwd)
 
     @property
