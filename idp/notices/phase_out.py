@@ -85,11 +85,12 @@ def plan(policy: AssurancePolicy, factor: str, at: datetime) -> Plan:
     wards = _mandates_by_ward(at.date())
     guardian_pids = {m.guardian_pid for pid in (a.pid for a in accounts) for m in wards.get(pid, [])}
     guardians = {c.pid: c for c in db.session.scalars(sa.select(Citizen).where(Citizen.pid.in_(guardian_pids)))}
-    sent = set(
-        db.session.execute(
+    sent = {
+        (account_id, recipient_id)
+        for account_id, recipient_id in db.session.execute(
             sa.select(NoticeSent.account_id, NoticeSent.recipient_id).where(NoticeSent.notice == result.notice)
-        ).tuples()
-    )
+        )
+    }
     for account in accounts:
         letters: list[Letter | None] = [
             Letter(account, guardians[m.guardian_pid], GUARDIAN, m) if m.guardian_pid in guardians else None
