@@ -206,3 +206,33 @@ def test_a_factor_not_being_phased_out_is_refused_in_one_line(app, factor, messa
     result = app.test_cli_runner().invoke(main, ["notices", "factor-phase-out", "--factor", factor])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_letter_another_run_sent_meanwhile_or_an_address_gone_meanwhile_is_not_posted(app):
+    from idp.notices import phase_out
+
+    kari = person(app, date(1950, 2, 3), "Kari")
+    nils = person(app, date(1952, 2, 3), "Nils")
+    planned = phase_out.plan(app.extensions["idp.policy"], "pin", NOW)
+    assert [letter.recipient.id for letter in planned.to_send] == [kari.id, nils.id]
+    # Between this run's plan and its send, a run beside it sent Kari's letter, and Nils's address was removed.
+    db.session.add(
+        NoticeSent(
+            notice=planned.notice, account_id=kari.id, recipient_id=kari.id, version="citizen", locale="nb", letter="x"
+        )
+    )
+    nils.street_address = None
+    db.session.commit()
+
+    def make_notice(letter):
+        config = app.config["IDP"]
+        return "nb", phase_out.compose(
+            letter, locale="nb", rule=planned.rule, ways=["sms"], config=config, today=NOW.date()
+        )
+
+    assert phase_out.send(planned, app.extensions["idp.letters"], make_notice) == 0
+    assert outbox(app) == []
+    assert [(e.outcome, e.citizen_id, e.detail.get("reason")) for e in sent_events()] == [
+        ("failure", nils.id, "no_address")
+    ]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(NoticeSent)) == 1  # only the other run's row
