@@ -908,6 +908,58 @@ def guardians_revoke(reference: str) -> None:
     click.echo(f"revoked {_mandate_line(record)}")
 
 
+@guardians_group.command("operate")
+@click.argument("reference")
+@click.option("--phone", required=True, help="The guardian's mobile number: the account's SMS codes go there.")
+@_friendly
+def guardians_operate(reference: str, phone: str) -> None:
+    """Let the guardian of a mandate in force operate the ward's own account, with SMS to the guardian's phone."""
+    from idp import audit
+    from idp.mfa.enrolment import enrol, set_preferred
+    from idp.mfa.sms import normalise_phone
+
+    mandate = _register().find(reference)
+    if mandate is None:
+        raise Failure(f"no mandate {reference}")
+    if not mandate.in_force(now().date()):
+        raise Failure(f"mandate {reference} is not in force")
+    ward = db.session.scalar(sa.select(Citizen).filter_by(pid=mandate.ward_pid))
+    if ward is None:
+        raise Failure(f"the ward {mask_pid(mandate.ward_pid)} has no account; add it with idp users add")
+    if ward.operated_under == reference:
+        raise Failure(f"{mask_pid(ward.pid)} is operated under {reference} already")
+    ward.operated_under = reference
+    # The account's second factor is the guardian's phone; the app is personal and is not set up for a ward.
+    enrol(ward, "sms", phone=normalise_phone(phone))
+    set_preferred(ward, "sms")
+    audit.record(
+        "guardianship.operated",
+        outcome="success",
+        citizen=ward,
+        guardian=mask_pid(mandate.guardian_pid),
+        mandate=reference,
+        by="cli",
+    )
+    db.session.commit()
+    click.echo(f"{mask_pid(ward.pid)} is operated by {mask_pid(mandate.guardian_pid)} under {reference}")
+
+
+@guardians_group.command("release")
+@click.argument("ward_pid")
+@_friendly
+def guardians_release(ward_pid: str) -> None:
+    """End a guardian's operation of a ward's account: it is the ward's own again."""
+    from idp import audit
+
+    ward = _citizen(ward_pid)
+    if ward.operated_under is None:
+        raise Failure(f"{mask_pid(ward.pid)} is not operated by a guardian")
+    audit.record("guardianship.released", outcome="success", citizen=ward, mandate=ward.operated_under, by="cli")
+    ward.operated_under = None
+    db.session.commit()
+    click.echo(f"{mask_pid(ward.pid)} is no longer operated by a guardian")
+
+
 # ---------------------------------------------------------------- notices
 @main.group("notices")
 def notices_group() -> None:

@@ -154,6 +154,8 @@ def _json_rows(text: str) -> list[tuple[int, dict[str, object]]]:
         at = _skip_space(text, end)
         if text.startswith(",", at):
             at = _skip_space(text, at + 1)
+            if text.startswith("]", at):
+                raise MandateError(f"line {_line(text, at)}: a comma before ]")
         elif not text.startswith("]", at):
             raise MandateError(f"line {_line(text, at)}: expected , or ] after a mandate")
     if _skip_space(text, at + 1) != len(text):

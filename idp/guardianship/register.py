@@ -43,6 +43,8 @@ class MandateRecord:
 class GuardianshipRegister(Protocol):
     def mandates_in_force(self, guardian_pid: str, day: date) -> list[MandateRecord]: ...
 
+    def find(self, reference: str) -> MandateRecord | None: ...
+
 
 class DuplicateReference(ValueError):
     """A mandate with this reference is registered already."""
@@ -76,6 +78,10 @@ class DatabaseRegister:
             .order_by(Mandate.ward_name, Mandate.reference)
         )
         return [_record(row) for row in rows]
+
+    def find(self, reference: str) -> MandateRecord | None:
+        row = db.session.scalar(sa.select(Mandate).filter_by(reference=reference))
+        return None if row is None else _record(row)
 
     def add_all(self, records: list[MandateRecord]) -> None:
         """Add every record or none: a reference already registered raises before anything is written."""

@@ -42,6 +42,8 @@ class Citizen(db.Model):
     # When a value relying parties receive last changed (the OIDC ``updated_at`` claim). Not updated_at:
     # that one moves with a password rehash at login or a lock, which are no business of a relying party.
     claims_updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A guardian-operated account: the reference of the mandate under which its guardian logs in with it.
+    operated_under: Mapped[str | None] = mapped_column(sa.String(64))
 
     @property
     def name(self) -> str:

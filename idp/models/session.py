@@ -29,6 +29,9 @@ class LoginSession(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ip: Mapped[str | None] = mapped_column(sa.String(64))
     user_agent: Mapped[str | None] = mapped_column(sa.String(256))
+    # Who really logged in when a guardian operates the account (RFC 8693's "act", kept here, not in tokens):
+    # {"pid": the guardian's number, "mandate": its reference}.
+    act: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
 
     citizen = relationship("Citizen")
     clients = relationship("SessionClient", cascade="all, delete-orphan")

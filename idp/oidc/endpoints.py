@@ -22,6 +22,7 @@ from idp import audit, transactions
 from idp.clock import now
 from idp.errors import error_page, login_expired_page
 from idp.extensions import csrf, db
+from idp.guardianship import operated
 from idp.models import Client
 from idp.oidc import par, parameters, rich_authorization
 from idp.oidc.claims import subject_for
@@ -205,6 +206,8 @@ def _decide(oauth_request: AuthorizationRequest, grant, claims: dict | None) -> 
         )
         # The hint names who the client expects; another citizen's session must not answer silently.
         and (hinted_sub is None or hmac.compare_digest(hinted_sub, subject_for(session.citizen, grant.client)))
+        # A guardian-operated account whose mandate ran out is stopped at the login (idp/web/operated.py).
+        and operated.usable(session.citizen, current_app.extensions["idp.guardianship"], now().date())
     )
     if silent and not rich_authorization.asked(params):
         return _issue(oauth_request, grant, Authentication.from_session(session, claims))

@@ -24,6 +24,7 @@ from idp.policy.requirement import SessionFacts, can_step_up
 from idp.sessions import current_session, start_session
 from idp.transactions import LoginTransaction
 from idp.web.forms import CancelForm, ChooseForm, LoginForm
+from idp.web.operated import act_of, audit_detail, stopped
 
 bp = Blueprint("login", __name__, url_prefix="/login")
 
@@ -88,6 +89,9 @@ def start():
             if refusal is not None:
                 db.session.commit()
                 return refusal(tx)
+            if citizen is not None and stopped(citizen, client_id=tx.client_id):
+                db.session.commit()
+                return render("login/operated_stopped.html", tx, 403)
             if citizen is not None:
                 tx.step = {**tx.step, "citizen_id": citizen.id, "step_up": False}
                 following = _chain().next(citizen, tx.requirement, tx.step, now())
@@ -309,15 +313,27 @@ def resend():
 
 def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: list[str]):
     acr, amr = _chain().result(used) if used else (following.acr, following.amr)
+    if stopped(citizen, client_id=tx.client_id):  # the mandate ran out during the login, or at a step-up
+        db.session.commit()
+        return render("login/operated_stopped.html", tx, 403)
     target = tx.step.get("return_to") or url_for("oidc.resume", tx=tx.id)
     response = redirect(target)
     # One commit: the session, the transaction that now names it, the reset counters and the audit event.
     with _store().deferred():
         session = start_session(citizen=citizen, acr=acr, amr=amr, response=response)
+        session.act = act_of(citizen)
         for row in rows.enrolments(citizen):
             if row.name in used:
                 row.last_used_at = now()
-        audit.record("login.complete", outcome="success", citizen=citizen, client_id=tx.client_id, acr=acr, amr=amr)
+        audit.record(
+            "login.complete",
+            outcome="success",
+            citizen=citizen,
+            client_id=tx.client_id,
+            acr=acr,
+            amr=amr,
+            **audit_detail(session.act),
+        )
         accounts.login_completed(citizen, response)
         tx.sid = session.sid
         tx.step = {key: value for key, value in tx.step.items() if key in ("citizen_id", "return_to")}

@@ -75,9 +75,15 @@ def choose():
         return login_expired_page()
     client = current_app.extensions["idp.server"].query_client(tx.client_id)
     # Checked at /authorize; read again here from the stored request, so the roles are exactly those asked for.
-    wanted = rich_authorization.requested(
-        tx.params, client, current_app.config["IDP"].representation.authorization_details_type
-    )
+    # The client may have been removed or re-registered since: then the request has expired.
+    try:
+        wanted = client and rich_authorization.requested(
+            tx.params, client, current_app.config["IDP"].representation.authorization_details_type
+        )
+    except rich_authorization.InvalidAuthorizationDetailsError:
+        wanted = None
+    if wanted is None:
+        return login_expired_page()
     guardian = session.citizen
     options = _options(guardian, wanted)
     form = RepresentationForm(tx=tx.id)

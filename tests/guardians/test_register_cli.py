@@ -188,6 +188,7 @@ def _lines(*objects: dict) -> str:
          "line 3: valid_from must be a date"),
         ("extra.json", _lines({**_good_json("VM-X1"), "admin": True}), "line 2: unknown field 'admin'"),
         ("syntax.json", "[\n" + json.dumps(_good_json("VM-X1")) + ",\n{\"reference\": \n]", "line 4: not valid JSON"),
+        ("comma.json", _lines(_good_json("VM-X1")).replace("}\n]", "},\n]"), "line 3: a comma before ]"),
         ("object.json", json.dumps(_good_json("VM-X1")), "line 1: the file must be a JSON array"),
         ("deep.json", "[" * 100_000 + "]" * 100_000, "line 1"),
     ],
@@ -207,3 +208,26 @@ def test_import_refuses_a_file_that_is_not_utf8(env, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes((HEADER + f"VM-L1,{GUARDIAN},{WARD},Åse,helse,2026-01-01,\n").encode("latin-1"))
     assert "not UTF-8" in fails(env, "guardians", "import", str(path))
+
+
+def test_operate_and_release_a_wards_account(env):
+    ward = generate_pid(birth_date=date(1933, 3, 3), synthetic=True)
+    idp(env, "users", "add", ward, "--given-name", "Ola", "--family-name", "Drift", "--password", "lang-nok-passord")
+    idp(
+        env, "guardians", "add", "--reference", "VM-OPERATE", "--guardian", GUARDIAN, "--ward", ward,
+        "--ward-name", "Ola Drift", "--role", "helse", "--valid-from", "2020-01-01",
+    )  # fmt: skip
+    said = idp(env, "guardians", "operate", "VM-OPERATE", "--phone", "900 00 001").stdout
+    assert ward not in said and GUARDIAN not in said and "VM-OPERATE" in said
+    factors = json.loads(idp(env, "factors", "list", ward, "--json").stdout)
+    assert [(f["name"], f["phone"], f["preferred"]) for f in factors] == [("sms", "+4790000001", True)]
+    # A guardian who already operates the account does not register it again.
+    assert "already" in fails(env, "guardians", "operate", "VM-OPERATE", "--phone", "90000001")
+    assert "no mandate" in fails(env, "guardians", "operate", "VM-NONE", "--phone", "90000001")
+    idp(env, "guardians", "release", ward)
+    assert "not operated" in fails(env, "guardians", "release", ward)
+    idp(env, "guardians", "revoke", "VM-OPERATE")
+    assert "not in force" in fails(env, "guardians", "operate", "VM-OPERATE", "--phone", "90000001")
+    assert "has no account" in fails(env, "guardians", "operate", "VM-TAKEN", "--phone", "90000001")
+    events = [event for event, _pid, _detail in audit_events(env)]
+    assert "guardianship.operated" in events and "guardianship.released" in events

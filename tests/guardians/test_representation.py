@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.extensions import db
-from idp.models import AuditEvent, Mandate
+from idp.models import AuditEvent, Client, Mandate
 from tests.conftest import PASSWORD, add_citizen, add_client, build_app, make_config
 from tests.flows import REDIRECT_URI, authorize_params, basic, hidden, query, submit_password
 
@@ -320,3 +320,13 @@ def test_a_client_registers_for_the_type_dynamically(registering_app):
     for bad in ("idporten:fullmakt", [1], {"type": FULLMAKT}):
         refused = register(authorization_details_types=bad)
         assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_client_metadata"
+
+
+def test_the_chooser_of_a_client_no_longer_registered_for_the_type_has_expired(app, world):
+    http = app.test_client()
+    location = log_in(http, start(http, authorization_details=details("helse")), world["guardian"].pid)
+    client = db.session.scalars(sa.select(Client).filter_by(client_id="rp1")).one()
+    client.extra_metadata = {}
+    db.session.commit()
+    response = http.get(location)
+    assert response.status_code == 400 and 'name="choice"' not in response.get_data(as_text=True)

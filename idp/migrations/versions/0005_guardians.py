@@ -1,4 +1,4 @@
-"""guardians: the guardianship register (mandates) and RFC 9396 authorization_details on codes and tokens
+"""guardians: the guardianship register (mandates), guardian-operated accounts, RFC 9396 authorization_details
 
 Revision ID: 0005
 Revises: 0004
@@ -35,9 +35,17 @@ def upgrade():
         batch_op.add_column(sa.Column("authorization_details", sa.JSON(), nullable=True))
     with op.batch_alter_table("token", schema=None) as batch_op:
         batch_op.add_column(sa.Column("authorization_details", sa.JSON(), nullable=True))
+    with op.batch_alter_table("citizen", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("operated_under", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("login_session", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("act", sa.JSON(), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table("login_session", schema=None) as batch_op:
+        batch_op.drop_column("act")
+    with op.batch_alter_table("citizen", schema=None) as batch_op:
+        batch_op.drop_column("operated_under")
     with op.batch_alter_table("token", schema=None) as batch_op:
         batch_op.drop_column("authorization_details")
     with op.batch_alter_table("authorization_code", schema=None) as batch_op:
