@@ -1,10 +1,11 @@
 """The phase-out letter: every account whose only accepted second factor is being phased out is told, once.
 
 The dates come from the policy (the factor's ``enrol_until`` and ``accept_until``).
-A ward with a mandate in force in the guardianship register is told through their
-guardian(s), in the guardian version of the letter; everyone else gets the plain
-version. Citizens have no language recorded yet, so every letter is in the
-default language (``i18n.default_locale``); ``compose`` takes any configured one.
+A ward with a mandate in force in the guardianship register (a guardian-operated
+account's own mandate is one) is told through their guardian(s), in the guardian
+version of the letter; everyone else gets the plain version. Citizens have no
+language recorded yet, so every letter is in the default language
+(``i18n.default_locale``); ``compose`` takes any configured one.
 
 What was sent is recorded (``NoticeSent``), so a re-run sends only what is
 missing; every letter sent or not deliverable is audited.
@@ -94,7 +95,7 @@ def plan(policy: AssurancePolicy, factor: str, at: datetime) -> Plan:
     for account in accounts:
         letters: list[Letter | None] = [
             Letter(account, guardians[m.guardian_pid], GUARDIAN, m) if m.guardian_pid in guardians else None
-            for m in wards.get(account.pid, [])
+            for m in _one_per_guardian(account, wards.get(account.pid, []))
         ] or [Letter(account, account, CITIZEN)]
         for letter in letters:
             if letter is not None and (letter.account.id, letter.recipient.id) in sent:
@@ -129,12 +130,20 @@ def _only_on(policy: AssurancePolicy, factor: str, at: datetime) -> list[Citizen
 
 
 def _mandates_by_ward(day: date) -> dict[str, list[MandateRecord]]:
-    """Mandates in force on ``day``, by ward; one per guardian (a guardian gets one letter per ward)."""
-    wards: dict[str, dict[str, MandateRecord]] = {}
+    """Mandates in force on ``day``, by ward (a guardian-operated account's own mandate is among its ward's)."""
+    wards: dict[str, list[MandateRecord]] = {}
     for mandate in DatabaseRegister().all():
         if mandate.in_force(day):
-            wards.setdefault(mandate.ward_pid, {}).setdefault(mandate.guardian_pid, mandate)
-    return {ward: list(by_guardian.values()) for ward, by_guardian in wards.items()}
+            wards.setdefault(mandate.ward_pid, []).append(mandate)
+    return wards
+
+
+def _one_per_guardian(account: Citizen, mandates: list[MandateRecord]) -> list[MandateRecord]:
+    """One letter per guardian and ward, naming the mandate the account is operated under when there is one."""
+    chosen: dict[str, MandateRecord] = {}
+    for mandate in sorted(mandates, key=lambda m: m.reference != account.operated_under):
+        chosen.setdefault(mandate.guardian_pid, mandate)
+    return list(chosen.values())
 
 
 def _has_address(citizen: Citizen) -> bool:

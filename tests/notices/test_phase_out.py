@@ -160,6 +160,7 @@ def test_wards_are_told_through_their_guardians(app):
         ]
     )
     register.revoke("VM-3", NOW)
+    ward.operated_under = "VM-1B"  # Gro logs in with Ola's own account under VM-1B: the letter names that one
     db.session.commit()
 
     counts, _text = notices(app, "--dry-run", "--json")
@@ -173,7 +174,7 @@ def test_wards_are_told_through_their_guardians(app):
     to_gro = sent["Gro Nordmann"]
     for words in (
         "Til verger: Ola Nordmann trenger en ny måte å logge inn på",
-        "Du er registrert som verge for Ola Nordmann med vergefullmakt VM-1.",
+        "Du er registrert som verge for Ola Nordmann med vergefullmakt VM-1B.",
         "til og med 31. mai 2027",
         "Sett opp kode på SMS til din egen mobiltelefon på kontoen til Ola Nordmann:",
         "Du trenger ikke sende inn vergefullmakten på nytt",
@@ -186,7 +187,7 @@ def test_wards_are_told_through_their_guardians(app):
     assert "Til verger" not in sent["Anne Nordmann"] and "Til verger" not in sent["Arne Nordmann"]
 
     details = {(e.pid_masked, e.detail["version"], e.detail.get("mandate")) for e in sent_events()}
-    assert (mask_pid(guardian.pid), "guardian", "VM-1") in details
+    assert (mask_pid(guardian.pid), "guardian", "VM-1B") in details
     assert (mask_pid(second.pid), "guardian", "VM-2") in details
     assert (mask_pid(revoked.pid), "citizen", None) in details
     for event in sent_events():
