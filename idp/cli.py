@@ -977,23 +977,10 @@ def notices_factor_phase_out(factor: str, dry_run: bool, as_json: bool) -> None:
 
     from idp.notices import phase_out
 
-    config = current_app.config["IDP"]
-    policy = current_app.extensions["idp.policy"]
-    moment = now()
-    planned = phase_out.plan(policy, factor, moment)
+    planned = phase_out.plan(current_app.extensions["idp.policy"], factor, now())
     counts = planned.counts()
     if not dry_run:
-        ways = [name for name in config.assurance.factors if name != factor and policy.enrollable(name, moment)]
-        locale = config.i18n.default_locale  # citizens have no language recorded yet
-
-        def make_notice(letter):
-            notice = phase_out.compose(
-                letter, locale=locale, rule=planned.rule, ways=ways, config=config,
-                today=moment.date(),
-            )  # fmt: skip
-            return locale, notice
-
-        counts["sent"] = phase_out.send(planned, current_app.extensions["idp.letters"], make_notice)
+        counts["sent"] = phase_out.send(planned, current_app.extensions["idp.letters"], current_app.config["IDP"])
     text = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in counts.items())
     _emit(counts, as_json, ("dry run, nothing sent; " if dry_run else "") + text)
 

@@ -13,7 +13,6 @@ missing; every letter sent or not deliverable is audited.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -61,6 +60,8 @@ class Letter:
 class Plan:
     notice: str  # the name NoticeSent records, e.g. "factor-phase-out:pin"
     rule: FactorRule
+    ways: list[str]  # the factors a letter offers instead: configured, not this one, open to new enrolments
+    today: date
     to_send: list[Letter] = field(default_factory=list)
     already_sent: int = 0
     no_address: int = 0  # recipients without a registered postal address, or guardians without an account
@@ -81,7 +82,8 @@ def plan(policy: AssurancePolicy, factor: str, at: datetime) -> Plan:
     rule = policy.rules.get(factor)
     if rule is None or rule.accept_until is None:
         raise NotPhasedOut(f"{factor} is not being phased out (no {factor}.accept_until in the config)")
-    result = Plan(notice=f"factor-phase-out:{factor}", rule=rule)
+    ways = [name for name in policy.rules if name != factor and policy.enrollable(name, at)]
+    result = Plan(notice=f"factor-phase-out:{factor}", rule=rule, ways=ways, today=at.date())
     accounts = _only_on(policy, factor, at)
     wards = _mandates_by_ward(at.date())
     guardian_pids = {m.guardian_pid for pid in (a.pid for a in accounts) for m in wards.get(pid, [])}
@@ -233,11 +235,12 @@ def _guardian_words(mandate: MandateRecord, dates: list[str], ways: list[str], p
     return _("To guardians: %(name)s needs a new way to log in", name=ward), before, listed, after
 
 
-def send(plan: Plan, gateway: LetterGateway, make_notice: Callable[[Letter], tuple[str, Notice]]) -> int:
+def send(plan: Plan, gateway: LetterGateway, config: Config) -> int:
     """Send every planned letter, each recorded and audited in its own transaction; how many went."""
+    locale = config.i18n.default_locale  # citizens have no language recorded yet
     sent = 0
     for letter in plan.to_send:
-        locale, notice = make_notice(letter)
+        notice = compose(letter, locale=locale, rule=plan.rule, ways=plan.ways, config=config, today=plan.today)
         row = NoticeSent(
             notice=plan.notice,
             account_id=letter.account.id,
