@@ -66,6 +66,15 @@ class Plan:
     already_sent: int = 0
     no_address: int = 0  # recipients without a registered postal address, or guardians without an account
 
+    def add(self, letter: Letter, sent: set[tuple[int, int]]) -> None:
+        """File a letter: sent already (by account and recipient), not deliverable, or to send."""
+        if (letter.account.id, letter.recipient.id) in sent:
+            self.already_sent += 1
+        elif not _has_address(letter.recipient):
+            self.no_address += 1
+        else:
+            self.to_send.append(letter)
+
     def counts(self) -> dict[str, int]:
         return {
             "citizen_letters": sum(letter.version == CITIZEN for letter in self.to_send),
@@ -95,17 +104,14 @@ def plan(policy: AssurancePolicy, factor: str, at: datetime) -> Plan:
         )
     }
     for account in accounts:
-        letters: list[Letter | None] = [
-            Letter(account, guardians[m.guardian_pid], GUARDIAN, m) if m.guardian_pid in guardians else None
-            for m in _one_per_guardian(account, wards.get(account.pid, []))
-        ] or [Letter(account, account, CITIZEN)]
-        for letter in letters:
-            if letter is not None and (letter.account.id, letter.recipient.id) in sent:
-                result.already_sent += 1
-            elif letter is None or not _has_address(letter.recipient):
-                result.no_address += 1
+        mandates = _one_per_guardian(account, wards.get(account.pid, []))
+        if not mandates:
+            result.add(Letter(account, account, CITIZEN), sent)
+        for mandate in mandates:
+            if mandate.guardian_pid in guardians:
+                result.add(Letter(account, guardians[mandate.guardian_pid], GUARDIAN, mandate), sent)
             else:
-                result.to_send.append(letter)
+                result.no_address += 1  # the guardian has no account here, so no address we know
     return result
 
 
