@@ -996,5 +996,30 @@ def guardians_release(ward_pid: str) -> None:
     click.echo(f"{mask_pid(ward.pid)} is no longer operated by a guardian")
 
 
+# ---------------------------------------------------------------- notices
+@main.group("notices")
+def notices_group() -> None:
+    """Letters the provider sends on its own initiative."""
+
+
+@notices_group.command("factor-phase-out")
+@click.option("--factor", required=True, help="The second factor being phased out (its accept_until is set).")
+@click.option("--dry-run", is_flag=True, help="Only count the letters that would be sent.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def notices_factor_phase_out(factor: str, dry_run: bool, as_json: bool) -> None:
+    """Send a letter to every account whose only accepted second factor is being phased out (once each)."""
+    from flask import current_app
+
+    from idp.notices import phase_out
+
+    planned = phase_out.plan(current_app.extensions["idp.policy"], factor, now())
+    counts = planned.counts()
+    if not dry_run:
+        counts["sent"] = phase_out.send(planned, current_app.extensions["idp.letters"], current_app.config["IDP"])
+    text = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in counts.items())
+    _emit(counts, as_json, ("dry run, nothing sent; " if dry_run else "") + text)
+
+
 if __name__ == "__main__":
     main()

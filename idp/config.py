@@ -239,7 +239,7 @@ class FetchConfig:
 
 @dataclass(frozen=True)
 class BrandingConfig:
-    """Who runs the provider, as the pages show it: name, logo and how to reach user support."""
+    """Who runs the provider, as the pages and letters show it: name, logo and how to reach user support."""
 
     name: str = "ID"
     logo: str = ""  # an SVG or PNG file, relative to the config file; empty: the built-in mark

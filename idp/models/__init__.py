@@ -4,6 +4,7 @@ from idp.models.audit import AuditEvent
 from idp.models.citizen import Citizen, CitizenStatus
 from idp.models.factor import ActivationLetter, EnrolledFactor, PinCode
 from idp.models.guardianship import Mandate
+from idp.models.notice import NoticeSent
 from idp.models.oauth import AuthorizationCode, Client, Token
 from idp.models.session import LoginSession, SessionClient
 from idp.models.state import ShortLivedState
@@ -19,6 +20,7 @@ __all__ = [
     "Client",
     "LoginSession",
     "Mandate",
+    "NoticeSent",
     "SessionClient",
     "ShortLivedState",
     "Token",

@@ -68,7 +68,7 @@ def ward(app, clock):
 
 def sms_login(http, ward, outbox):
     response = password_step(http, ward, scope="openid pid")
-    assert response.status_code == 302 and response.location.startswith("/login/step"), response.status_code
+    assert response.status_code == 303 and response.location.startswith("/login/step"), response.status_code
     tx = tx_of(response.location)
     http.get(response.location)  # the factor page sends the code
     assert outbox.messages()[-1]["to"] == GUARDIAN_PHONE
@@ -93,9 +93,12 @@ def test_a_mandate_that_ended_stops_the_login_with_a_clear_page(app, ward, clock
     else:
         clock.advance(days=2)
     db.session.commit()
-    response = password_step(app.test_client(), ward)
-    assert response.status_code == 403
-    assert "guardianship mandate" in response.get_data(as_text=True)
+    http = app.test_client()
+    response = password_step(http, ward)
+    assert response.status_code == 303  # redirect after POST: the page that stops the login is a GET
+    page = http.get(response.location)
+    assert page.status_code == 403
+    assert "guardianship mandate" in page.get_data(as_text=True)
     event = db.session.scalars(sa.select(AuditEvent).filter_by(event="login.operated")).one()
     assert event.outcome == ending and ward.pid not in str(event.detail)
 
@@ -115,7 +118,9 @@ def test_the_sso_session_stops_answering_when_the_mandate_ends(app, ward, clock,
     step = http.get(response.location)  # the session is fresh: only the second factor is asked again
     assert step.status_code == 302 and step.location.startswith("/login/step")
     http.get(step.location)
-    page = submit_code(http, tx_of(step.location), outbox.last_code())
+    sent = submit_code(http, tx_of(step.location), outbox.last_code())
+    assert sent.status_code == 303
+    page = http.get(sent.location)
     assert page.status_code == 403 and "guardianship mandate" in page.get_data(as_text=True)
     assert db.session.scalars(sa.select(LoginSession).filter_by(citizen_id=ward.id)).one().ended_at is None
     assert not [e for e in db.session.scalars(sa.select(AuditEvent.event)) if e == "login.complete"][1:]
