@@ -20,6 +20,8 @@ translations: $(STAMP)
 
 run: $(STAMP) translations
 	IDP_SERVER_SECURE_COOKIES=false IDP_CITIZENS_ALLOW_SYNTHETIC_PIDS=true IDP_FETCH_ALLOW_NETWORKS=127.0.0.0/8,::1/128 \
+	IDP_BRANDING_NAME=Demo-ID IDP_BRANDING_SUPPORT_EMAIL=brukerstotte@id.example \
+	IDP_BRANDING_SUPPORT_PHONE="+47 800 00 000" IDP_BRANDING_SUPPORT_HOURS="08:00–15:30" \
 		$(BIN)/python -m demo_rp.run --rp-port $(RP_PORT)
 
 test: $(STAMP) translations

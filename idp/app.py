@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -148,21 +148,24 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
 
 
 def check_database_writable(url: str) -> None:
-    """A SQLite file we could not write would fail the first login, not start-up: stop now, saying so."""
+    """A SQLite file we could not write would fail the first login, not start-up: stop now, saying so.
+
+    Asked with access(2), never by opening the file: closing any descriptor of a SQLite file drops
+    every POSIX lock this process holds on it, and another process would then delete the WAL a
+    running server still writes to (`idp serve --dev` lost its writes that way).
+    """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
     path = Path(parsed.database)
     # Where SQLite writes: the file, and its folder (the journal); a missing folder is made in the nearest one.
     folder = path.parent if path.exists() else next(p for p in path.parents if p.exists())
-    try:
-        if path.exists():
-            path.open("r+b").close()
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as exc:
-        raise ConfigError(
-            f"database.url: cannot write {path} ({exc.strerror}): give this user write access, or set IDP_DATABASE_URL"
-        ) from None
+    if (
+        (path.exists() and not os.access(path, os.R_OK | os.W_OK))
+        or not folder.is_dir()
+        or not os.access(folder, os.W_OK | os.X_OK)
+    ):
+        raise ConfigError(f"database.url: cannot write {path}: give this user write access, or set IDP_DATABASE_URL")
 
 
 def check_schema(app: Flask) -> None:

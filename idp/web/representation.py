@@ -112,6 +112,6 @@ def choose():
         tx.step = {**tx.step, "representation": details}
         transactions.save(tx)
         db.session.commit()
-        return redirect(url_for("oidc.resume", tx=tx.id))
+        return redirect(url_for("oidc.resume", tx=tx.id), 303)
     status = 400 if request.method == "POST" else 200
     return render("login/represent.html", tx, status, form=form, has_wards=bool(options))

@@ -68,7 +68,7 @@ def log_in(http, response, pid):
     """From the redirect to the login page through the password to the chooser."""
     assert response.status_code == 302 and response.location.startswith("/login?"), response.get_data(as_text=True)
     response = submit_password(http, response.location, pid=pid, password=PASSWORD)
-    assert response.status_code == 302
+    assert response.status_code == 303
     response = http.get(response.location)  # /authorize/resume
     assert response.status_code == 302 and response.location.startswith("/login/represent"), response.location
     return response.location
@@ -84,7 +84,7 @@ def chooser(http, location):
 def choose(http, location, choice):
     _html, form = chooser(http, location)
     response = http.post(location, data={**form, "choice": choice})
-    assert response.status_code == 302 and response.location.startswith("/authorize/resume"), response.status_code
+    assert response.status_code == 303 and response.location.startswith("/authorize/resume"), response.status_code
     response = http.get(response.location)
     assert response.status_code == 302 and response.location.startswith(REDIRECT_URI)
     return query(response.location)

@@ -72,7 +72,7 @@ def test_the_wheel_runs_outside_the_checkout(tmp_path):
     try:
         discovery = _first_answer(f"{url}/.well-known/openid-configuration", server)
         assert discovery.json()["issuer"] == url
-        front = requests.get(f"{url}/?lang=en", timeout=10)
+        front = requests.get(f"{url}/?ui_locales=en", timeout=10)
         assert front.status_code == 200 and '<html lang="en">' in front.text
         assert requests.get(f"{url}/static/idp.css", timeout=10).status_code == 200
         assert (site / "var" / "idp.sqlite3").exists()  # state lives where the operator runs it
