@@ -33,6 +33,7 @@ from idp.oidc.server import make_server
 from idp.policy.assurance import AssurancePolicy
 from idp.policy.levels import Levels
 from idp.policy.limits import Limits
+from idp.population import EmbeddedRegister
 from idp.store import make_store
 from idp.untrusted import JsonProvider, refuse_nul
 
@@ -102,6 +103,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.chain"] = Chain(load_factors(config), policy)
     app.extensions["idp.limits"] = Limits(config.limits, app.extensions["idp.store"], secret=secrets["secret_key"])
     app.extensions["idp.letters"] = make_letter_gateway(config)
+    app.extensions["idp.population"] = EmbeddedRegister()
     app.extensions["idp.fetcher"] = Fetcher.from_config(config)
     if load_keys:
         app.extensions["idp.keys"] = KeyRing.load(config.keys_dir)

@@ -4,6 +4,7 @@ from idp.models.audit import AuditEvent
 from idp.models.citizen import Citizen, CitizenStatus
 from idp.models.factor import ActivationLetter, EnrolledFactor, PinCode
 from idp.models.oauth import AuthorizationCode, Client, Token
+from idp.models.population import RegisteredPerson
 from idp.models.session import LoginSession, SessionClient
 from idp.models.state import ShortLivedState
 
@@ -11,6 +12,7 @@ __all__ = [
     "ActivationLetter",
     "EnrolledFactor",
     "PinCode",
+    "RegisteredPerson",
     "AuditEvent",
     "AuthorizationCode",
     "Citizen",
