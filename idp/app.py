@@ -120,6 +120,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.web.info import bp as info_bp
     from idp.web.info import check_branding
     from idp.web.login import bp as login_bp
+    from idp.web.order import bp as order_bp
     from idp.web.pages import bp as pages_bp
     from idp.web.profile import bp as profile_bp
 
@@ -131,6 +132,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(info_bp)
     check_branding(config)
     app.register_blueprint(profile_bp)
+    app.register_blueprint(order_bp)
     app.register_blueprint(admin_api_bp)
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale

@@ -92,6 +92,10 @@ class PasswordsConfig:
     memory_cost_kib: int = 19456
     parallelism: int = 1
     min_length: int = 8
+    # A password a citizen chooses (ordering an account, a forgotten password): at most
+    # max_length characters, and at least this zxcvbn score (0-4, ~10^(2*score+2) guesses).
+    max_length: int = 256
+    min_strength: int = 3
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,21 @@ class LimitsConfig:
     window_seconds: int = 600
     ip_failures: int = 50
     ip_codes_sent: int = 10
+    # Orders of an account or of a letter without logging in: per network within window_seconds,
+    # and per national identity number within account_orders_seconds (whoever orders it).
+    ip_orders: int = 10
+    account_orders: int = 3
+    account_orders_seconds: int = 24 * 3600
+
+
+@dataclass(frozen=True)
+class OrderingConfig:
+    # An account a citizen ordered reaches at most this level until its activation letter is used.
+    unactivated_level: str = "idporten-loa-low"
+    # What the pages say about when the letter should arrive (working days of the post).
+    letter_arrival_days: int = 5
+    # An ordered account never activated is removed this long after the order (`idp accounts expire`).
+    expire_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -263,6 +282,7 @@ class Config:
     letters: LettersConfig = field(default_factory=LettersConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    ordering: OrderingConfig = field(default_factory=OrderingConfig)
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     branding: BrandingConfig = field(default_factory=BrandingConfig)

@@ -85,9 +85,7 @@ def read_people(path: Path, *, allow_synthetic: bool) -> list[Person]:
     for line, row in rows:
         person = _person(line, row, allow_synthetic=allow_synthetic)
         if person.pid in first_line:
-            raise BadRegisterFile(
-                f"line {line}: {mask_pid(person.pid)} is already on line {first_line[person.pid]}"
-            )
+            raise BadRegisterFile(f"line {line}: {mask_pid(person.pid)} is already on line {first_line[person.pid]}")
         first_line[person.pid] = line
         people.append(person)
     if not people:

@@ -16,6 +16,7 @@ class CitizenStatus(enum.StrEnum):
     active = "active"
     locked = "locked"
     disabled = "disabled"
+    expired = "expired"  # ordered at /register and never activated (`idp accounts expire`); may be ordered anew
 
 
 class Citizen(db.Model):
@@ -42,6 +43,10 @@ class Citizen(db.Model):
     # When a value relying parties receive last changed (the OIDC ``updated_at`` claim). Not updated_at:
     # that one moves with a password rehash at login or a lock, which are no business of a relying party.
     claims_updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # False for an account ordered at /order whose activation letter (sent to the population
+    # register's address) is not used yet: it reaches at most ordering.unactivated_level.
+    # Accounts support adds are activated at once.
+    activated: Mapped[bool] = mapped_column(default=True)
 
     @property
     def name(self) -> str:

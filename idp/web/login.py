@@ -308,7 +308,7 @@ def resend():
 
 
 def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: list[str]):
-    acr, amr = _chain().result(used) if used else (following.acr, following.amr)
+    acr, amr = _chain().result(citizen, used) if used else (following.acr, following.amr)
     target = tx.step.get("return_to") or url_for("oidc.resume", tx=tx.id)
     response = redirect(target)
     # One commit: the session, the transaction that now names it, the reset counters and the audit event.

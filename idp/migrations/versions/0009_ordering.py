@@ -1,4 +1,4 @@
-"""ordering: the embedded population register
+"""ordering: the embedded population register; whether an account is activated
 
 Revision ID: 0009
 Revises: 0006
@@ -28,7 +28,12 @@ def upgrade():
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("pid"),
     )
+    with op.batch_alter_table("citizen", schema=None) as batch_op:
+        # Every account so far was added by an operator, who saw who the citizen is.
+        batch_op.add_column(sa.Column("activated", sa.Boolean(), nullable=False, server_default=sa.true()))
 
 
 def downgrade():
+    with op.batch_alter_table("citizen", schema=None) as batch_op:
+        batch_op.drop_column("activated")
     op.drop_table("population_register")

@@ -1,0 +1,84 @@
+"""Issue 11 end to end against a live server on both backends: order → SMS → letter → activate → substantial."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.ordering.live import (
+    PASSWORD,
+    SUBSTANTIAL,
+    browser,
+    confirm_phone,
+    finish_with_sms,
+    login,
+    order,
+    post,
+    start_provider,
+)
+
+
+@pytest.fixture
+def provider(tmp_path, backend):
+    provider = start_provider(tmp_path, backend.env)
+    yield provider
+    provider.live.close()
+
+
+def letter_code(letter: str) -> str:
+    return re.search(r"\b([0-9]{4}-[0-9]{4}-[0-9]{4})\b", letter).group(1)
+
+
+def test_order_letter_activate_then_substantial(provider):
+    pid = provider.people[0]
+    http = browser()
+    phone_page = order(provider, http, pid)
+    assert phone_page.url.endswith("/order/phone"), phone_page.text
+    assert provider.sms()[-1]["to"] == "+4791234567"
+    ordered = confirm_phone(provider, http, phone_page)
+    assert ordered.url.endswith("/order/ordered")
+    assert "What is missing" in ordered.text
+    [letter] = provider.letters()
+    assert "Åse0 Ødegård\nStorgata 0\n0155 Oslo" in letter  # the register's name and address, not the citizen's
+    assert pid not in letter
+
+    # Before the letter is used the account stops at low: a substantial service is refused.
+    unmet = login(provider, browser(), pid)
+    assert unmet.status_code == 403
+
+    activate_page = http.get(provider.url + "/order/activate")
+    wrong = post(
+        http, activate_page, provider.url + "/order/activate", pid=pid, password=PASSWORD, code="0000-0000-0000"
+    )
+    assert wrong.url.endswith("/order/activate") and "activation code is wrong" in wrong.text
+    done = post(http, wrong, provider.url + "/order/activate", pid=pid, password=PASSWORD, code=letter_code(letter))
+    assert done.url.endswith("/order/activated"), done.text
+
+    citizen = browser()
+    step = login(provider, citizen, pid)
+    assert "/login/step" in step.url, step.text
+    assert finish_with_sms(provider, citizen, step)["acr"] == SUBSTANTIAL
+    assert [outcome for outcome, _ in provider.audit("order.account")] == ["code_sent", "success"]
+    assert [outcome for outcome, _ in provider.audit("account.activated")] == ["success"]
+    assert all(masked == pid[:6] + "*****" for _, masked in provider.audit("order.account"))
+
+
+def test_a_number_with_an_account_gets_the_same_pages_and_a_letter_saying_so(provider):
+    pid, stranger = provider.people[1], "ukjent"
+    first = browser()
+    confirm_phone(provider, first, order(provider, first, pid))
+    assert len(provider.letters()) == 1
+
+    again = browser()
+    phone_page = order(provider, again, pid, password="en-helt-annen-lang-frase-her", phone="+46 70 123 45 67")
+    assert phone_page.url.endswith("/order/phone")
+    ordered = confirm_phone(provider, again, phone_page)
+    assert ordered.url.endswith("/order/ordered")
+    assert "Your order is received" in ordered.text
+    warning = provider.letters()[-1]
+    assert "someone ordered a new account" in warning and stranger not in warning
+    # The first order's password stands: the second orderer has no account to log in to.
+    assert "/login/step" in login(provider, browser(), pid, acr="idporten-loa-low").url
+    assert login(provider, browser(), pid, "en-helt-annen-lang-frase-her").url.endswith("/login")
+    assert [outcome for outcome, _ in provider.audit("order.account")][-1] == "account_exists"
