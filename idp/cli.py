@@ -726,6 +726,21 @@ def sessions_end_expired() -> None:
     click.echo(f"ended {end_expired_sessions()} session(s)")
 
 
+# ---------------------------------------------------------------- accounts
+@main.group("accounts")
+def accounts_group() -> None:
+    """Accounts citizens ordered themselves."""
+
+
+@accounts_group.command("expire")
+@_friendly
+def accounts_expire() -> None:
+    """Close accounts ordered ordering.expire_days ago and never activated (run from cron)."""
+    from idp.ordering import expire_unactivated
+
+    click.echo(f"expired {expire_unactivated()} account(s)")
+
+
 # ---------------------------------------------------------------- serving
 GRACEFUL_SECONDS = 30  # a request in flight at SIGTERM gets this long to finish
 HEADER_READ_MILLISECONDS = 10_000  # a client slower than this to send its headers is cut off

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tests.live import idp
 from tests.ordering.live import (
     PASSWORD,
     SUBSTANTIAL,
@@ -62,6 +63,8 @@ def test_order_letter_activate_then_substantial(provider):
     assert [outcome for outcome, _ in provider.audit("order.account")] == ["code_sent", "success"]
     assert [outcome for outcome, _ in provider.audit("account.activated")] == ["success"]
     assert all(masked == pid[:6] + "*****" for _, masked in provider.audit("order.account"))
+    # The cron job leaves an activated account alone.
+    assert idp(provider.env, "accounts", "expire").stdout == "expired 0 account(s)\n"
 
 
 def test_a_number_with_an_account_gets_the_same_pages_and_a_letter_saying_so(provider):
