@@ -1,4 +1,4 @@
-"""`idp accounts expire`: ordered accounts never activated close after ordering.expire_days; the number may be ordered anew."""
+"""`idp accounts expire`: unactivated ordered accounts close after ordering.expire_days; the number is free again."""
 
 from __future__ import annotations
 
