@@ -117,6 +117,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.oidc.endpoints import bp as oidc_bp
     from idp.oidc.logout import bp as logout_bp
     from idp.oidc.registration import bp as registration_bp
+    from idp.web.forgot import bp as forgot_bp
     from idp.web.info import bp as info_bp
     from idp.web.info import check_branding
     from idp.web.login import bp as login_bp
@@ -133,6 +134,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     check_branding(config)
     app.register_blueprint(profile_bp)
     app.register_blueprint(order_bp)
+    app.register_blueprint(forgot_bp)
     app.register_blueprint(admin_api_bp)
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale

@@ -381,7 +381,7 @@ def _tell_existing_account(citizen: Citizen) -> None:
         "so no new account was made.\n\nIf it was you and you have forgotten your password, go to %(url)s. "
         "If it was not you, you need not do anything, but contact user support if it happens again.",
         date=format_date(now().date(), "long"),
-        url=_config().server.url(url_for("profile.activation")),
+        url=_config().server.url(url_for("forgot.start")),
     )
     try:
         current_app.extensions["idp.letters"].send(citizen=citizen, kind="order-attempt", body=body)

@@ -44,6 +44,10 @@ class Provider:
         folder = self.data / "letters"
         return [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))] if folder.exists() else []
 
+    def restart(self) -> None:
+        self.live.close()
+        self.live = LiveServer(self.env)
+
     def audit(self, event: str) -> list[tuple[str, str | None]]:
         engine = sa.create_engine(self.env["IDP_DATABASE_URL"], poolclass=sa.pool.NullPool)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 
 from tests.live import idp
@@ -85,3 +86,41 @@ def test_a_number_with_an_account_gets_the_same_pages_and_a_letter_saying_so(pro
     assert "/login/step" in login(provider, browser(), pid, acr="idporten-loa-low").url
     assert login(provider, browser(), pid, "en-helt-annen-lang-frase-her").url.endswith("/login")
     assert [outcome for outcome, _ in provider.audit("order.account")][-1] == "account_exists"
+
+
+def test_forgotten_password_with_sms_totp_and_a_letter(provider):
+    pid = provider.people[2]
+    http = browser()
+    confirm_phone(provider, http, order(provider, http, pid))
+    code = letter_code(provider.letters()[-1])
+    page = http.get(provider.url + "/order/activate")
+    post(http, page, provider.url + "/order/activate", pid=pid, password=PASSWORD, code=code)
+
+    def forgot(method: str, new: str, proof) -> None:
+        citizen = browser()
+        page = citizen.get(provider.url + "/forgot")
+        choices = post(citizen, page, provider.url + "/forgot", pid=pid)
+        code_page = post(citizen, choices, provider.url + "/forgot/method", method=method)
+        if method == "letter":
+            assert code_page.url.endswith("/forgot/letter")
+            code_page = citizen.get(provider.url + "/forgot/letter/use")
+            done = post(
+                citizen, code_page, provider.url + "/forgot/letter/use", pid=pid, code=proof(), password=new, repeat=new
+            )
+        else:
+            password_page = post(citizen, code_page, provider.url + "/forgot/code", code=proof())
+            assert password_page.url.endswith("/forgot/password"), password_page.text
+            done = post(citizen, password_page, provider.url + "/forgot/password", password=new, repeat=new)
+        assert done.url.endswith("/forgot/done"), done.text
+        assert "/login/step" in login(provider, browser(), pid, new).url
+
+    forgot("sms", "første-nye-passord-på-fjellet", provider.last_code)
+    secret = pyotp.random_base32()
+    idp(provider.env, "factors", "add", pid, "totp", "--secret", secret)
+    # On SQLite a server's writes after an `idp` command ran beside it are lost (seen on main too,
+    # reported to the coordinator); a fresh server sidesteps it here.
+    provider.restart()
+    forgot("totp", "andre-nye-passord-ved-sjøen", lambda: pyotp.TOTP(secret).now())
+    forgot("letter", "tredje-nye-passord-i-skogen", lambda: letter_code(provider.letters()[-1]))
+    assert [outcome for outcome, _ in provider.audit("forgot.password")] == ["success"] * 3
+    assert "password of your account was changed" in provider.sms()[-1]["text"]

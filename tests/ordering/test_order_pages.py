@@ -58,7 +58,7 @@ def test_the_form_in_every_language_with_labels_and_autocomplete(app, lang, titl
     assert 'type="checkbox"' in field_tag(html, "terms")
     add_client()
     login = client.get(client.get("/authorize", query_string=authorize_params()).location).get_data(as_text=True)
-    assert 'href="/order"' in login
+    assert 'href="/order"' in login and 'href="/forgot"' in login
 
 
 def test_errors_sit_at_their_fields_and_the_meter_shows_the_strength(app, people):
