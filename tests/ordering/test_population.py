@@ -159,3 +159,16 @@ def test_the_command_imports_and_reports_one_line(tmp_path, backend):
     # Nothing of the bad file was kept: its good first row is new when imported alone.
     alone = csv_file(tmp_path, f"{kept_back},Ola,Nordmann,Storgata 2,0155,Oslo,NO", name="alone.csv")
     assert idp(env, "citizens", "import", str(alone)).stdout.strip() == "imported 1 people: 1 added, 0 updated"
+
+
+def test_the_demo_puts_people_who_may_order_into_the_register_once(app):
+    from idp.demo import load_demo_data
+
+    first = load_demo_data(rp_url="http://127.0.0.1:5001")
+    assert len(first["may_order"]) == 2 and first["letters"]["outbox"].endswith("letters")
+    register = EmbeddedRegister()
+    assert all(register.find(person["pid"]) is not None for person in first["may_order"])
+    assert all(register.find(citizen["pid"]) is not None for citizen in first["citizens"])
+    assert load_demo_data(rp_url="http://127.0.0.1:5001")["may_order"] == first["may_order"]
+    imports = db.session.scalars(sa.select(AuditEvent).filter_by(event="population.imported")).all()
+    assert [(e.detail["added"], e.detail["updated"]) for e in imports] == [(5, 0)]
