@@ -23,6 +23,7 @@ from idp.fetch import Fetcher
 from idp.hosts import TrustedHosts
 from idp.locales import select_locale
 from idp.mfa.chain import Chain, load_factors
+from idp.mfa.gateways.email import make_email_gateway
 from idp.mfa.gateways.letter import make_letter_gateway
 from idp.mfa.password import make_hasher
 from idp.oidc.client_cache import ClientCache, forget_on_commit
@@ -104,6 +105,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.limits"] = Limits(config.limits, app.extensions["idp.store"], secret=secrets["secret_key"])
     app.extensions["idp.letters"] = make_letter_gateway(config)
     app.extensions["idp.population"] = EmbeddedRegister()
+    app.extensions["idp.email"] = make_email_gateway(config)
     app.extensions["idp.fetcher"] = Fetcher.from_config(config)
     if load_keys:
         app.extensions["idp.keys"] = KeyRing.load(config.keys_dir)

@@ -214,6 +214,22 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class EmailConfig:
+    # Confirming an e-mail address a citizen gave: console (development), file (a JSON lines
+    # outbox), smtp. A confirmation link is valid confirm_hours.
+    gateway: str = "file"
+    outbox: str = "var/email-outbox.jsonl"
+    sender: str = "ID <no-reply@localhost>"
+    confirm_hours: int = 72
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class OrderingConfig:
     # An account a citizen ordered reaches at most this level until its activation letter is used.
     unactivated_level: str = "idporten-loa-low"
@@ -283,6 +299,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     ordering: OrderingConfig = field(default_factory=OrderingConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     branding: BrandingConfig = field(default_factory=BrandingConfig)

@@ -14,6 +14,7 @@ contact support). Every POST redirects to a GET page that shows its outcome.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import date, timedelta
 
@@ -25,6 +26,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import BooleanField, PasswordField, StringField
 
 from idp import accounts, audit, ordering
@@ -51,6 +53,7 @@ MAX_PID_CHARS = 20  # 11 digits and some spaces
 MAX_PHONE_CHARS = 32
 MAX_EMAIL_CHARS = 320  # RFC 5321's path limit
 MAX_CODE_CHARS = 32
+MAX_LINK_CHARS = 1024
 
 
 class OrderForm(FlaskForm):
@@ -356,7 +359,88 @@ def _complete(order: dict) -> None:
             audit.record("order.account", outcome="success", citizen=citizen)
         except NoAddress:  # the register holds an address for everyone it has; kept for a register that does not
             audit.record("order.account", outcome="no_address", citizen=citizen)
+        db.session.commit()
+        if citizen.email:
+            _send_email_link(citizen)
     db.session.commit()
+
+
+# ---------------------------------------------------------------- e-mail confirmation
+def _links() -> URLSafeSerializer:
+    return URLSafeSerializer(
+        current_app.secret_key, salt="idp.email-confirm", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+
+
+def _send_email_link(citizen: Citizen) -> None:
+    """A link that confirms the address; it names the account and the address, and expires on the app's clock."""
+    expires = now() + timedelta(hours=_config().email.confirm_hours)
+    token = _links().dumps({"citizen": citizen.id, "email": citizen.email, "expires": int(expires.timestamp())})
+    text = _(
+        "Someone, probably you, gave this e-mail address when ordering an account. To confirm it, open %(url)s "
+        "before %(date)s. If it was not you, ignore this message.",
+        url=_config().server.url(url_for("order.email", token=token)),
+        date=format_date(expires.date(), "long"),
+    )
+    try:
+        current_app.extensions["idp.email"].send(to=citizen.email, subject=_("Confirm your e-mail address"), text=text)
+        audit.record("order.email_sent", outcome="success", citizen=citizen)
+    except GatewayError:
+        audit.record("order.email_sent", outcome="gateway_error", citizen=citizen)
+
+
+def _linked_citizen(token: str) -> Citizen | None:
+    """The account a confirmation link is for, while the link is valid and the address is still the account's."""
+    if len(token) > MAX_LINK_CHARS:
+        return None
+    try:
+        value = _links().loads(token)
+    except BadSignature:
+        return None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("citizen"), int)
+        or not isinstance(value.get("expires"), int)
+    ):
+        return None
+    if value["expires"] <= now().timestamp():
+        return None
+    citizen = db.session.get(Citizen, value["citizen"])
+    if citizen is None or citizen.email != value.get("email") or citizen.status != CitizenStatus.active:
+        return None
+    return citizen
+
+
+def _link_invalid():
+    return error_page(
+        _("This link is no longer valid"),
+        _("It may have expired, or the account's e-mail address was changed since."),
+    )
+
+
+@bp.route("/email/<token>", methods=["GET"])
+def email(token: str):
+    """The link's page: a button, so a mail scanner that opens links confirms nothing."""
+    citizen = _linked_citizen(token)
+    if citizen is None:
+        return _link_invalid()
+    return render_template("order/email.html", form=ResendForm(formdata=None), token=token, email=citizen.email)
+
+
+@bp.route("/email/<token>", methods=["POST"])
+def confirm_email(token: str):
+    citizen = _linked_citizen(token)
+    if citizen is None or not ResendForm().validate_on_submit():
+        return _link_invalid()
+    citizen.email_verified = True
+    audit.record("order.email", outcome="success", citizen=citizen)
+    db.session.commit()
+    return redirect(url_for("order.email_confirmed"))
+
+
+@bp.route("/email/confirmed", methods=["GET"])
+def email_confirmed():
+    return render_template("order/email_confirmed.html")
 
 
 def _activation_letter_text(code: str, valid_until: date) -> str:

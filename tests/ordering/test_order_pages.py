@@ -213,3 +213,33 @@ def test_an_unactivated_account_stops_at_its_ceiling(app, people, outbox, letter
     db.session.refresh(citizen)
     assert citizen.activated and chain.result(citizen, ["sms"])[0] == "idporten-loa-substantial"
     assert events("account.activated") == ["success"]
+
+
+def test_the_email_address_is_confirmed_by_a_link(app, people, outbox, clock, tmp_path):
+    import json
+
+    client = app.test_client()
+    order(client, pid=people[0], email="ase@example.no")
+    page = client.get("/order/phone").get_data(as_text=True)
+    client.post("/order/phone", data={"csrf_token": hidden(page, "csrf_token"), "code": outbox.last_code()})
+    [mail] = [json.loads(line) for line in (tmp_path / "var" / "email-outbox.jsonl").read_text().splitlines()]
+    assert mail["to"] == "ase@example.no"
+    link = re.search(r"http://127\.0\.0\.1:\d+(/order/email/\S+?) ", mail["text"]).group(1)
+    citizen = db.session.scalar(sa.select(Citizen).filter_by(pid=people[0]))
+    assert citizen.email == "ase@example.no" and not citizen.email_verified
+
+    opened = client.get(link)  # a mail scanner opening the link confirms nothing
+    assert opened.status_code == 200 and "ase@example.no" in opened.get_data(as_text=True)
+    db.session.refresh(citizen)
+    assert not citizen.email_verified
+    tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+    assert client.get(tampered).status_code == 400
+    assert client.get("/order/email/" + "x" * 5000).status_code == 400
+    confirmed = client.post(link, data={"csrf_token": hidden(opened.get_data(as_text=True), "csrf_token")})
+    assert confirmed.location == "/order/email/confirmed"
+    db.session.refresh(citizen)
+    assert citizen.email_verified
+    assert events("order.email") == ["success"]
+
+    clock.advance(hours=73)
+    assert client.get(link).status_code == 400  # expired on the app's clock
