@@ -172,3 +172,13 @@ def test_the_demo_puts_people_who_may_order_into_the_register_once(app):
     assert load_demo_data(rp_url="http://127.0.0.1:5001")["may_order"] == first["may_order"]
     imports = db.session.scalars(sa.select(AuditEvent).filter_by(event="population.imported")).all()
     assert [(e.detail["added"], e.detail["updated"]) for e in imports] == [(5, 0)]
+
+
+def test_a_large_file_is_imported_in_batches(app, tmp_path):
+    from datetime import timedelta
+
+    pids = sorted({generate_pid(birth_date=date(1950, 1, 1) + timedelta(days=i), synthetic=True) for i in range(1200)})
+    path = csv_file(tmp_path, *(f"{number},Kari,Nordmann,Storgata 1,0155,Oslo,NO" for number in pids))
+    assert import_people(read_people(path, allow_synthetic=True), source=path.name).added == len(pids)
+    again = import_people(read_people(path, allow_synthetic=True), source=path.name)
+    assert (again.added, again.updated) == (0, 0)
