@@ -25,6 +25,7 @@ from idp.fetch import Fetcher
 from idp.hosts import TrustedHosts
 from idp.locales import select_locale
 from idp.mfa.chain import Chain, load_factors
+from idp.mfa.gateways.email import make_email_gateway
 from idp.mfa.gateways.letter import make_letter_gateway
 from idp.mfa.password import make_hasher
 from idp.oidc.client_cache import ClientCache, forget_on_commit
@@ -35,6 +36,7 @@ from idp.oidc.server import make_server
 from idp.policy.assurance import AssurancePolicy
 from idp.policy.levels import Levels
 from idp.policy.limits import Limits
+from idp.population import EmbeddedRegister
 from idp.store import make_store
 from idp.untrusted import JsonProvider, refuse_nul
 
@@ -105,6 +107,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.chain"] = Chain(load_factors(config), policy)
     app.extensions["idp.limits"] = Limits(config.limits, app.extensions["idp.store"], secret=secrets["secret_key"])
     app.extensions["idp.letters"] = make_letter_gateway(config)
+    app.extensions["idp.population"] = EmbeddedRegister()
+    app.extensions["idp.email"] = make_email_gateway(config)
     app.extensions["idp.fetcher"] = Fetcher.from_config(config)
     if load_keys:
         app.extensions["idp.keys"] = KeyRing.load(config.keys_dir)
@@ -118,9 +122,11 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.oidc.endpoints import bp as oidc_bp
     from idp.oidc.logout import bp as logout_bp
     from idp.oidc.registration import bp as registration_bp
+    from idp.web.forgot import bp as forgot_bp
     from idp.web.info import bp as info_bp
     from idp.web.info import check_branding
     from idp.web.login import bp as login_bp
+    from idp.web.order import bp as order_bp
     from idp.web.pages import bp as pages_bp
     from idp.web.profile import bp as profile_bp
     from idp.web.representation import bp as representation_bp
@@ -133,6 +139,8 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(info_bp)
     check_branding(config)
     app.register_blueprint(profile_bp)
+    app.register_blueprint(order_bp)
+    app.register_blueprint(forgot_bp)
     app.register_blueprint(admin_api_bp)
     app.register_blueprint(representation_bp)
     ops.init_app(app, config)

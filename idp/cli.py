@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -327,6 +328,26 @@ def users_unlock(pid: str) -> None:
         if was == CitizenStatus.locked
         else f"{mask_pid(citizen.pid)} was not locked; its failure count is cleared"
     )
+
+
+# ---------------------------------------------------------------- population register
+@main.group("citizens")
+def citizens_group() -> None:
+    """The population register: the people the provider may serve, with name and postal address."""
+
+
+@citizens_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_friendly
+def citizens_import(file: Path) -> None:
+    """Load people from a CSV or JSON file: all of it, or nothing when a row is wrong."""
+    from flask import current_app
+
+    from idp.population import import_people, read_people
+
+    people = read_people(file, allow_synthetic=current_app.config["IDP"].citizens.allow_synthetic_pids)
+    result = import_people(people, source=file.name)
+    click.echo(f"imported {len(people)} people: {result.added} added, {result.updated} updated")
 
 
 # ---------------------------------------------------------------- factors
@@ -703,6 +724,21 @@ def sessions_end_expired() -> None:
     from idp.oidc.logout import end_expired_sessions
 
     click.echo(f"ended {end_expired_sessions()} session(s)")
+
+
+# ---------------------------------------------------------------- accounts
+@main.group("accounts")
+def accounts_group() -> None:
+    """Accounts citizens ordered themselves."""
+
+
+@accounts_group.command("expire")
+@_friendly
+def accounts_expire() -> None:
+    """Close accounts ordered ordering.expire_days ago and never activated (run from cron)."""
+    from idp.ordering import expire_unactivated
+
+    click.echo(f"expired {expire_unactivated()} account(s)")
 
 
 # ---------------------------------------------------------------- serving

@@ -93,6 +93,10 @@ class PasswordsConfig:
     memory_cost_kib: int = 19456
     parallelism: int = 1
     min_length: int = 8
+    # A password a citizen chooses (ordering an account, a forgotten password): at most
+    # max_length characters, and at least this zxcvbn score (0-4, ~10^(2*score+2) guesses).
+    max_length: int = 256
+    min_strength: int = 3
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,37 @@ class LimitsConfig:
     ip_failures: int = 50
     ip_codes_sent: int = 60
     account_codes_sent: int = 10
+    # Orders of an account or of a letter without logging in: per network within window_seconds,
+    # and per national identity number within account_orders_seconds (whoever orders it).
+    ip_orders: int = 10
+    account_orders: int = 3
+    account_orders_seconds: int = 24 * 3600
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    # Confirming an e-mail address a citizen gave: console (development), file (a JSON lines
+    # outbox), smtp. A confirmation link is valid confirm_hours.
+    gateway: str = "file"
+    outbox: str = "var/email-outbox.jsonl"
+    sender: str = "ID <no-reply@localhost>"
+    confirm_hours: int = 72
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class OrderingConfig:
+    # An account a citizen ordered reaches at most this level until its activation letter is used.
+    unactivated_level: str = "idporten-loa-low"
+    # What the pages say about when the letter should arrive (working days of the post).
+    letter_arrival_days: int = 5
+    # An ordered account never activated is removed this long after the order (`idp accounts expire`).
+    expire_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -274,6 +309,8 @@ class Config:
     letters: LettersConfig = field(default_factory=LettersConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    ordering: OrderingConfig = field(default_factory=OrderingConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     branding: BrandingConfig = field(default_factory=BrandingConfig)

@@ -17,6 +17,7 @@ from idp.mfa.password import hash_password
 from idp.models import Citizen, Client
 from idp.models.oauth import digest
 from idp.pid import generate_pid
+from idp.population import EmbeddedRegister, Person, import_people
 
 DEMO_PASSWORD = "demo-passord-1"  # noqa: S105 - published demo credential for synthetic citizens
 DEMO_CLIENT_ID = "demo-rp"
@@ -30,13 +31,46 @@ CITIZENS = [
 ]
 
 
+# People in the population register without an account yet: they order one at /order.
+UNORDERED = [
+    # given, family, birth date, street, postal code, locality
+    ("Nora", "Berg", date(1992, 8, 21), "Kirkegata 3", "9008", "Tromsø"),
+    ("Jonas", "Lie", date(1968, 1, 9), "Fjellveien 7", "4006", "Stavanger"),
+]
+
+
 def demo_pids() -> list[str]:
     """The citizens' numbers, the same on every run (derived from their birth dates)."""
+    return _pids([born for _, _, born, *_ in CITIZENS], first_seed=0)
+
+
+def _pids(birth_dates: list[date], *, first_seed: int) -> list[str]:
     import random
 
     return [
-        generate_pid(birth_date=born, synthetic=True, rng=random.Random(i))
-        for i, (_, _, born, *_) in enumerate(CITIZENS)
+        generate_pid(birth_date=born, synthetic=True, rng=random.Random(first_seed + i))
+        for i, born in enumerate(birth_dates)
+    ]
+
+
+def _register(pids: list[str]) -> list[dict]:
+    """Everyone in the demo in the population register (new entries only); those who may order an account."""
+    people = [
+        Person(pid, given, family, street, postal, locality, "NO")
+        for pid, (given, family, _born, _email, _phone, street, postal, locality) in zip(pids, CITIZENS, strict=True)
+    ]
+    unordered_pids = _pids([born for _, _, born, *_ in UNORDERED], first_seed=len(CITIZENS))
+    people += [
+        Person(pid, given, family, street, postal, locality, "NO")
+        for pid, (given, family, _born, street, postal, locality) in zip(unordered_pids, UNORDERED, strict=True)
+    ]
+    register = EmbeddedRegister()
+    missing = [person for person in people if register.find(person.pid) is None]
+    if missing:
+        import_people(missing, source="demo")
+    return [
+        {"pid": pid, "name": f"{given} {family}"}
+        for pid, (given, family, *_) in zip(unordered_pids, UNORDERED, strict=True)
     ]
 
 
@@ -70,6 +104,7 @@ def load_demo_data(*, rp_url: str) -> dict:
         if "sms" in config.assurance.factors and enrolment(citizen, "sms") is None:
             enrol(citizen, "sms", phone=phone)
         people.append({"pid": pid, "name": f"{given} {family}", "password": DEMO_PASSWORD})
+    may_order = _register(demo_pids())
     redirect_uri = rp_url.rstrip("/") + "/callback"
     client = db.session.scalar(sa.select(Client).filter_by(client_id=DEMO_CLIENT_ID))
     if client is None:
@@ -86,6 +121,8 @@ def load_demo_data(*, rp_url: str) -> dict:
     db.session.commit()
     return {
         "citizens": people,
+        "may_order": may_order,
         "client": {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, "redirect_uri": redirect_uri},
         "sms": {"gateway": config.sms.gateway, "outbox": str(config.path(config.sms.outbox))},
+        "letters": {"gateway": config.letters.gateway, "outbox": str(config.path(config.letters.outbox))},
     }

@@ -55,23 +55,32 @@ class Chain:
         return [name for name, factor in self.factors.items() if factor.enrolled(citizen)]
 
     def options(self, citizen: Citizen, requirement: Requirement, at: datetime) -> list[Factor]:
-        """The factors this citizen may use now for this requirement, the preferred one first."""
+        """The factors this citizen may use now for this requirement, the preferred one first.
+
+        None for an account whose activation letter is still unused, when the requirement is above its ceiling.
+        """
+        if not self.policy.within_ceiling(requirement, activated=citizen.activated):
+            return []
         names = self.policy.usable(self.enrolled(citizen), requirement, at)
         preferred = {row.name for row in rows.enrolments(citizen) if row.preferred}
         names.sort(key=lambda name: name not in preferred)
         return [self.factors[name] for name in names]
 
-    def result(self, used: list[str]) -> tuple[str, list[str]]:
-        """acr and amr of a completed chain (password plus ``used``)."""
-        acr = self.policy.reached(used)
+    def result(self, citizen: Citizen, used: list[str]) -> tuple[str, list[str]]:
+        """acr and amr of ``citizen``'s completed chain (password plus ``used``)."""
+        acr = self.policy.reached(used, activated=citizen.activated)
         amr = self.policy.combine_amr(list(password.AMR), [self.factors[name].amr_values for name in used])
         return acr, amr
 
     def next(self, citizen: Citizen, requirement: Requirement, step: dict, at: datetime) -> Next:
         options = self.options(citizen, requirement, at)
         if not options:
-            if self.policy.password_suffices(requirement) and not step.get("step_up"):
-                acr, amr = self.result([])
+            if (
+                self.policy.password_suffices(requirement)
+                and self.policy.within_ceiling(requirement, activated=citizen.activated)
+                and not step.get("step_up")
+            ):
+                acr, amr = self.result(citizen, [])
                 return Next("done", acr=acr, amr=amr)
             phased = [self.factors[name] for name in self.policy.phased_out(self.enrolled(citizen), at)]
             return Next("unmet", phased_out=phased)

@@ -16,6 +16,7 @@ class CitizenStatus(enum.StrEnum):
     active = "active"
     locked = "locked"
     disabled = "disabled"
+    expired = "expired"  # ordered at /register and never activated (`idp accounts expire`); may be ordered anew
 
 
 class Citizen(db.Model):
@@ -44,6 +45,10 @@ class Citizen(db.Model):
     claims_updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # A guardian-operated account: the reference of the mandate under which its guardian logs in with it.
     operated_under: Mapped[str | None] = mapped_column(sa.String(64))
+    # False for an account ordered at /order whose activation letter (sent to the population
+    # register's address) is not used yet: it reaches at most ordering.unactivated_level.
+    # Accounts support adds are activated at once.
+    activated: Mapped[bool] = mapped_column(default=True)
 
     @property
     def name(self) -> str:

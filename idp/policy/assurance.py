@@ -57,6 +57,7 @@ class AssurancePolicy:
         if config.assurance.amr_profile not in AMR_PROFILES:
             raise ConfigError(f"assurance.amr_profile must be one of {', '.join(AMR_PROFILES)}")
         self.amr_profile = config.assurance.amr_profile
+        self.unactivated_level = config.ordering.unactivated_level
         self.rules: dict[str, FactorRule] = {}
         for name in config.assurance.factors:
             section = getattr(config, name, None)
@@ -69,9 +70,10 @@ class AssurancePolicy:
                 accept_from=_date(section.accept_from, f"{name}.accept_from"),
                 accept_until=_date(section.accept_until, f"{name}.accept_until"),
             )
-        for name, level in [("assurance.password_level", self.password_level)] + [
-            (f"{rule.name}.level", rule.level) for rule in self.rules.values()
-        ]:
+        for name, level in [
+            ("assurance.password_level", self.password_level),
+            ("ordering.unactivated_level", self.unactivated_level),
+        ] + [(f"{rule.name}.level", rule.level) for rule in self.rules.values()]:
             if not levels.known(level):
                 raise ConfigError(f"{name} = {level!r} is not one of assurance.levels")
 
@@ -88,12 +90,20 @@ class AssurancePolicy:
         """Enrolled factors no longer accepted: the citizen must be told, not silently left without a way in."""
         return [name for name in enrolled if name in self.rules and not self.rules[name].accepted(at)]
 
+    def ceiling(self, *, activated: bool) -> str:
+        """The highest level an account reaches: an ordered account waits for its activation letter."""
+        return self.levels.order[-1] if activated else self.unactivated_level
+
+    def within_ceiling(self, requirement: Requirement, *, activated: bool) -> bool:
+        return self.levels.at_least(self.ceiling(activated=activated), requirement.min_acr)
+
     def password_suffices(self, requirement: Requirement) -> bool:
         return self.password_only and self.levels.at_least(self.password_level, requirement.min_acr)
 
-    def reached(self, factors: Sequence[str]) -> str:
-        """The level a completed chain reached: the highest of the password and the factors used."""
-        return max([self.password_level, *(self.rules[name].level for name in factors)], key=self.levels.rank)
+    def reached(self, factors: Sequence[str], *, activated: bool = True) -> str:
+        """The level a completed chain reached: the highest of the password and the factors used, up to the ceiling."""
+        level = max([self.password_level, *(self.rules[name].level for name in factors)], key=self.levels.rank)
+        return min(level, self.ceiling(activated=activated), key=self.levels.rank)
 
     def highest_reachable(self, at: datetime) -> str:
         """The highest level a login can reach from ``at`` on: the password's, or that of a factor not retired.

@@ -48,6 +48,7 @@ NETWORK_FAILURES = "limit_network"  # a network's failures on all accounts, per 
 NETWORK_HOLDS = "limit_network_hold"  # a network over its window's limit: {"until"}
 CODES_SENT = "limit_codes_sent"  # one-time codes sent per account and per network, per window
 CODE_HOLDS = "limit_codes_hold"  # an account or network that sent its window's codes: {"until"}
+ORDERS = "limit_orders"  # orders of an account or a letter without logging in, per network and per account
 
 # Longer than any check of a secret takes (an Argon2 verification under load): a claim that
 # a failed request left behind frees its scope after this.
@@ -309,3 +310,17 @@ class Limits:
             count = self.store.incr(CODES_SENT, f"{key}:{index}", ttl=self.config.window_seconds)
             if count >= limit:
                 self.store.put(CODE_HOLDS, key, {"until": end.isoformat()}, ttl=max(1, _seconds(end - now)))
+
+    def may_order(self, *, account: str, ip: str | None, now: datetime) -> bool:
+        """Count one order (an account, a letter) for this number from this network; False once over either limit.
+
+        Counted before anything is known about the number, so a number with an account and one
+        without meet the same limits.
+        """
+        index, _end = self._window(now)
+        net = self._digest("network", network_of(ip))
+        if self.store.incr(ORDERS, f"{net}:{index}", ttl=self.config.window_seconds) > self.config.ip_orders:
+            return False
+        period = self.config.account_orders_seconds
+        key = f"{self.account_key(account)}:{int(now.timestamp()) // period}"
+        return self.store.incr(ORDERS, key, ttl=period) <= self.config.account_orders

@@ -383,7 +383,7 @@ def resend():
 
 
 def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: list[str]):
-    acr, amr = _chain().result(used) if used else (following.acr, following.amr)
+    acr, amr = _chain().result(citizen, used) if used else (following.acr, following.amr)
     if stopped(citizen, client_id=tx.client_id):  # the mandate ran out during the login, or at a step-up
         tx.step["halt"] = {"page": "operated_stopped"}
         return _again(tx, "login.step")
