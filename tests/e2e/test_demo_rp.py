@@ -148,3 +148,39 @@ def test_the_back_channel_receiver_refuses_what_is_not_a_logout_token_from_the_p
         answer = requests.post(rp_url + "/backchannel-logout", data=body, timeout=10)
         assert answer.status_code == 400, (body, answer.status_code)
         assert answer.json() == {"error": "invalid_request"}
+
+
+SWITCH_TO = {"nb": ("nn", "Nynorsk"), "nn": ("en", "English"), "en": ("nb", "Bokmål")}
+
+
+def _lang(tab) -> str:
+    return tab.locator("html").get_attribute("lang")
+
+
+@pytest.mark.parametrize("lang", sorted(SWITCH_TO))
+def test_a_login_from_the_demo_in_each_language_survives_back_and_a_language_switch(demo, page, lang):  # noqa: F811
+    """The demo asks in its language (ui_locales); Back at each step of the login shows that step again, a switch
+    of language on the code page keeps the login, and the locale claim says the language the login ended in."""
+    rp_url, citizen = demo
+    page.goto(f"{rp_url}/language/{lang}")
+    page.click("#login")
+    assert _lang(page) == lang and page.locator("input[name=pid]").is_visible()
+    page.fill("input[name=pid]", citizen["pid"])
+    page.fill("input[name=password]", citizen["password"])
+    page.locator("main form button.primary").click()
+    page.wait_for_selector("input[name=code]")
+    code_page = page.url
+    page.go_back()  # the password page, as it was: not an error, not a resubmitted form
+    assert "/login?" in page.url and page.locator("input[name=password]").is_visible() and _lang(page) == lang
+    page.go_forward()
+    assert page.url == code_page and page.locator("input[name=code]").is_visible()
+    switched, name = SWITCH_TO[lang]
+    page.get_by_role("link", name=name, exact=True).click()
+    assert _lang(page) == switched and page.locator("input[name=code]").is_visible()  # the same login, in another
+    page.go_back()  # the code page in the first language: still the same login
+    assert page.locator("input[name=code]").is_visible()
+    page.go_forward()
+    page.fill("input[name=code]", _sms_code(citizen))
+    page.locator("main form button.primary").click()
+    page.wait_for_url(rp_url + "/")
+    assert _claims(page)["userinfo"]["locale"] == switched  # the profile scope's claims come from userinfo

@@ -311,6 +311,10 @@ def test_every_hosted_page(site, browser, shots, locale, scheme):
             ("expired-login", lambda: page.goto(site.url + "/login?tx=gone")),
             ("activation-order", lambda: page.goto(site.url + "/profile/activation")),
             ("activation-use", lambda: page.goto(site.url + "/profile/activate")),
+            ("order", lambda: page.goto(site.url + "/order")),
+            ("order-terms", lambda: page.goto(site.url + "/order/terms")),
+            ("order-activate", lambda: page.goto(site.url + "/order/activate")),
+            ("forgot", lambda: page.goto(site.url + "/forgot")),
         ])  # fmt: skip
         # A whole login with a code by SMS, Min profil, and logging out.
         _visit(sweep, site, [
