@@ -19,7 +19,7 @@ from idp.extensions import db
 from idp.mfa.codes import code_hash, code_matches, numeric_code
 from idp.models import ActivationLetter, Citizen
 
-PURPOSE = "activation"  # the same keyed hash as the letters ordered in Min profil
+PURPOSE = "activation"  # the keyed hash of every activation letter, ordered in Min profil or at /order
 _GROUP = 4
 _GROUPS = 3
 

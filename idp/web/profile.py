@@ -30,14 +30,14 @@ from idp import accounts, audit, transactions
 from idp.clock import now
 from idp.errors import error_page
 from idp.extensions import db
+from idp.mfa import activation as activation_letters
 from idp.mfa import enrolment as rows
 from idp.mfa import password
-from idp.mfa.codes import code_hash, code_matches, numeric_code
 from idp.mfa.factor import TryLater
 from idp.mfa.gateways.letter import NoAddress
 from idp.mfa.gateways.sms import GatewayError
 from idp.mfa.sms import normalise_phone
-from idp.models import ActivationLetter, AuditEvent, Citizen, CitizenStatus, Client
+from idp.models import AuditEvent, Citizen, CitizenStatus, Client
 from idp.policy.requirement import Requirement
 from idp.sessions import current_session
 from idp.web import notices
@@ -55,7 +55,6 @@ bp = Blueprint("profile", __name__, url_prefix="/profile")
 
 PENDING = "profile_pending"  # store namespace: an enrolment waiting for its confirming code
 GRANTS = "activation_grant"  # store namespace: a checked activation code, for the setup page
-PURPOSE = "activation"
 
 
 def _chain():
@@ -563,44 +562,27 @@ def _refusal_status(errors: dict[str, str]) -> int:
 
 
 def _order_letter(citizen: Citizen) -> None:
-    days = current_app.config["IDP"].letters.activation_days
-    moment = now()
-    live = db.session.scalar(
-        sa.select(ActivationLetter).where(
-            ActivationLetter.citizen_id == citizen.id,
-            ActivationLetter.expires_at > moment,
-            ActivationLetter.used_at.is_(None),
-        )
-    )
+    live = activation_letters.live_letter(citizen)
     if live is not None:
         audit.record("activation.order", outcome="already_ordered", citizen=citizen)
         _keep(done="letter_already", arg=live.expires_at.date().isoformat())
         return
-    code = "-".join(numeric_code(4) for _ in range(3))
-    try:
-        current_app.extensions["idp.letters"].send(
-            citizen=citizen,
-            kind="activation",
-            body=_(
-                "Your activation code is %(code)s. It is valid until %(date)s. Use it with your password at %(url)s "
-                "to set up a code by SMS.",
-                code=code,
-                date=(moment + timedelta(days=days)).date().isoformat(),
-                url=current_app.config["IDP"].server.url(url_for("profile.activate")),
-            ),
+
+    def body(code: str, valid_until: date) -> str:
+        return _(
+            "Your activation code is %(code)s. It is valid until %(date)s. Use it with your password at %(url)s "
+            "to set up a code by SMS.",
+            code=code,
+            date=valid_until.isoformat(),
+            url=current_app.config["IDP"].server.url(url_for("profile.activate")),
         )
+
+    try:
+        activation_letters.send_letter(citizen, body=body)
     except NoAddress:
         audit.record("activation.order", outcome="no_address", citizen=citizen)
         _keep(form=notices.notice("no_address"))
         return
-    db.session.add(
-        ActivationLetter(
-            citizen_id=citizen.id,
-            code_hash=code_hash(code, purpose=PURPOSE),
-            issued_at=moment,
-            expires_at=moment + timedelta(days=days),
-        )
-    )
     audit.record("activation.order", outcome="success", citizen=citizen)
     _keep(done="letter_sent")
 
@@ -621,9 +603,8 @@ def activate():
     if not attempt.allowed:
         _keep(form=_wait_notice(attempt.wait_seconds, attempt.scope))
         return _back("profile.activate")
-    letter = _live_letter(citizen, form.code.data) if _password_right(citizen, form.password.data) else None
-    # Spend the code in one statement: of two requests racing with it, only one gets a grant.
-    if letter is not None and _spend(letter):
+    # The code is spent in one statement: of two requests racing with it, only one gets a grant.
+    if _password_right(citizen, form.password.data) and activation_letters.spend_letter(citizen, form.code.data):
         accounts.passed(attempt)
         grant = secrets.token_urlsafe(24)
         _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
@@ -639,33 +620,6 @@ def activate():
     else:
         _keep(form=notices.notice("wrong_activation"))
     return _back("profile.activate")
-
-
-def _live_letter(citizen: Citizen, code: str) -> ActivationLetter | None:
-    return next(
-        (
-            candidate
-            for candidate in db.session.scalars(
-                sa.select(ActivationLetter).where(
-                    ActivationLetter.citizen_id == citizen.id,
-                    ActivationLetter.expires_at > now(),
-                    ActivationLetter.used_at.is_(None),
-                )
-            )
-            if code_matches(candidate.code_hash, code, purpose=PURPOSE)
-        ),
-        None,
-    )
-
-
-def _spend(letter: ActivationLetter) -> bool:
-    spent = db.session.execute(
-        sa.update(ActivationLetter)
-        .where(ActivationLetter.id == letter.id, ActivationLetter.used_at.is_(None))
-        .values(used_at=now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return spent == 1
 
 
 def _granted() -> tuple[Citizen | None, str]:
