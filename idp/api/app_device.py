@@ -136,7 +136,9 @@ def device_api(*, enrolling: bool = False):
             if _factor() is None:
                 return _error("not_found", "The app is not in use here.", 404)
             config = _config()
-            if refused := _rate_limited(f"network:{network_of(request.remote_addr)}", config.network_requests_per_minute):
+            if refused := _rate_limited(
+                f"network:{network_of(request.remote_addr)}", config.network_requests_per_minute
+            ):
                 return refused
             try:
                 g.device, g.device_key, g.claims, g.token = _signed_request(enrolling=enrolling)
@@ -155,7 +157,7 @@ def device_api(*, enrolling: bool = False):
 
 
 @bp.errorhandler(413)
-def _too_large(_error):
+def _too_large(_exc):
     return _error("invalid_request", "The request is too large.", 413)
 
 
@@ -219,7 +221,10 @@ def enrol() -> Response:
         db.session.commit()
         if failure.wait_seconds:
             return _error(
-                "rate_limited", "Too many wrong tries; try again later.", 429, **{"Retry-After": str(failure.wait_seconds)}
+                "rate_limited",
+                "Too many wrong tries; try again later.",
+                429,
+                **{"Retry-After": str(failure.wait_seconds)},
             )
         return _error("invalid_activation", "The national identity number or the activation code is wrong.")
     accounts.passed(attempt)
@@ -254,8 +259,7 @@ def list_devices() -> Response:
     return _answer(
         {
             "devices": [
-                {**_view(device), "this_device": device.id == g.device.id}
-                for device in app_factor.devices_of(citizen)
+                {**_view(device), "this_device": device.id == g.device.id} for device in app_factor.devices_of(citizen)
             ]
         }
     )
@@ -309,4 +313,3 @@ def approve(approval: str) -> Response:
 @device_api()
 def deny(approval: str) -> Response:
     return _decision(approval, "deny")
-

@@ -140,7 +140,9 @@ def check_subscription(subscription: object) -> dict | None:
         or not isinstance(keys, dict)
         or not all(isinstance(keys.get(k), str) and 0 < len(keys[k]) <= 256 for k in ("p256dh", "auth"))
     ):
-        raise DeviceError("invalid_request", "push_subscription must be a Web Push subscription with an https endpoint.")
+        raise DeviceError(
+            "invalid_request", "push_subscription must be a Web Push subscription with an https endpoint."
+        )
     return {"endpoint": endpoint, "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}
 
 

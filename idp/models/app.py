@@ -31,7 +31,7 @@ class AppDevice(db.Model):
 
 
 class AppActivation(db.Model):
-    """An activation code for enrolling a device, shown in Min profil: a keyed hash, short life, few tries, used once."""
+    """A code for enrolling a device, shown in Min profil: a keyed hash, short life, few tries, used once."""
 
     __tablename__ = "app_activation"
 

@@ -146,5 +146,7 @@ def make_push_gateway(config: Config) -> PushGateway:
             raise ConfigError('app.vapid_private_key must name a PEM file with app.push_gateway = "webpush"')
         if not app.vapid_subject.startswith(("mailto:", "https:")):
             raise ConfigError("app.vapid_subject must be a mailto: or https: URL")
-        return WebPushGateway(config.path(app.vapid_private_key), app.vapid_subject, timeout=app.push_http_timeout_seconds)
+        return WebPushGateway(
+            config.path(app.vapid_private_key), app.vapid_subject, timeout=app.push_http_timeout_seconds
+        )
     raise ConfigError(f"app.push_gateway must be console, file, http or webpush, not {app.push_gateway!r}")
