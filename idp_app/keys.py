@@ -55,7 +55,14 @@ def save(device: DeviceKey, path: Path, passphrase: str) -> None:
         serialization.BestAvailableEncryption(passphrase.encode()),
     ).decode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"issuer": device.issuer, "name": device.name, "kid": device.kid, "private_key": pem}
+    # The public key in clear beside the sealed private one: enrolling by other means (the demo) reads it.
+    document = {
+        "issuer": device.issuer,
+        "name": device.name,
+        "kid": device.kid,
+        "public_jwk": device.public_jwk,
+        "private_key": pem,
+    }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=2)
