@@ -1,4 +1,4 @@
-"""The reference app's key file and its one-line errors (its conversation with a live provider: tests/e2e/test_app_login.py)."""
+"""The reference app's key file and its one-line errors (its talk with a live provider: tests/e2e/test_app_login.py)."""
 
 from __future__ import annotations
 
