@@ -340,6 +340,9 @@ def test_hostile_requests_get_clear_errors(app, clock, citizen, rp):
         "unknown_device",
     )
     assert error(phone("GET", "/approvals", token=_unsigned(["not", "an", "object"]))) == (401, "invalid_signature")
+    for odd in ({"crit": ["exp"], "exp": 1}, {"b64": False, "crit": ["b64"]}, {"alg": "none"}, {"alg": "ES512"}):
+        header = {"alg": "ES256", "kid": phone.kid, **odd}
+        assert error(phone("GET", "/approvals", token=_unsigned(header))) == (401, "invalid_signature"), odd
     # Signed for another request, too old, from the future, no jti.
     assert error(phone("GET", "/devices", token=phone.token("GET", "/approvals"))) == (401, "invalid_signature")
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": 0}})) == (401, "stale_request")
@@ -497,3 +500,98 @@ def test_push_outbox_for_every_device(app, clock, citizen, rp, tmp_path):
     _waiting_page(app.test_client(), citizen)
     lines = (tmp_path / "push.jsonl").read_text().splitlines()
     assert len({json.loads(line)["device"] for line in lines}) == 2
+
+
+class _Response:
+    def __init__(self, status: int):
+        self.status_code = status
+        self.text = ""
+        self.headers = {}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _public_address(*_args, **_kwargs):
+    return [(None, None, None, "", ("93.184.216.34", 443))]
+
+
+def test_web_push_is_encrypted_for_the_subscription_and_signed_with_vapid(tmp_path, monkeypatch):
+    import http_ece
+    import requests
+    from cryptography.hazmat.primitives import serialization
+
+    from idp.mfa.gateways import push
+
+    vapid = ec.generate_private_key(ec.SECP256R1())
+    pem = vapid.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "vapid.pem").write_bytes(pem)
+    # The browser's side of the subscription: its own key pair and auth secret.
+    receiver = ec.generate_private_key(ec.SECP256R1())
+    auth_secret = secrets.token_bytes(16)
+    point = receiver.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    subscription = {
+        "endpoint": "https://push.example/send/abc",
+        "keys": {"p256dh": _b64(point), "auth": _b64(auth_secret)},
+    }
+    sent = {}
+
+    def post(url, data=None, headers=None, timeout=None, **_kwargs):
+        sent.update(url=url, data=data, headers={k.lower(): v for k, v in headers.items()})
+        return _Response(201)
+
+    monkeypatch.setattr(push.socket, "getaddrinfo", _public_address)
+    monkeypatch.setattr(requests, "post", post)
+    gateway = push.WebPushGateway(tmp_path / "vapid.pem", "mailto:drift@example.no", timeout=3)
+    message = {"type": "approval", "approval": "a1", "service": "Skatt"}
+    gateway.notify(device="kid", subscription=subscription, message=message)
+
+    assert sent["url"] == subscription["endpoint"] and sent["headers"]["content-encoding"] == "aes128gcm"
+    clear = http_ece.decrypt(sent["data"], private_key=receiver, auth_secret=auth_secret, version="aes128gcm")
+    assert json.loads(clear) == message
+    # RFC 8292: a JWT for the push service's origin, signed with our VAPID key, and that key.
+    vapid_token = re.search(r"t=([^,\s]+)", sent["headers"]["authorization"]).group(1)
+    assert re.search(r"k=([^,\s]+)", sent["headers"]["authorization"]).group(1) == gateway.public_key
+    claims = json.loads(jws.deserialize_compact(vapid_token, ECKey.import_key(vapid.public_key())).payload)
+    assert claims["aud"] == "https://push.example" and claims["sub"] == "mailto:drift@example.no"
+
+
+def test_web_push_never_aims_at_our_own_network(tmp_path, monkeypatch):
+    import requests
+
+    from idp.mfa.gateways import push
+
+    monkeypatch.setattr(requests, "post", lambda *a, **k: pytest.fail("an internal address was contacted"))
+    gateway = push.WebPushGateway(tmp_path / "unused.pem", "mailto:drift@example.no", timeout=3)
+    subscription = {"endpoint": "https://127.0.0.1/send", "keys": {"p256dh": "x", "auth": "y"}}
+    with pytest.raises(push.PushError, match="not on the public internet"):
+        gateway.notify(device="kid", subscription=subscription, message={})
+    gateway.notify(device="kid", subscription=None, message={})  # no subscription: the app polls
+
+
+def test_push_gateway_config(config, tmp_path, monkeypatch):
+    import requests
+
+    from idp.config import ConfigError
+    from idp.mfa.gateways import push
+    from tests.conftest import replace
+
+    with pytest.raises(ConfigError, match="push_http_url"):
+        push.make_push_gateway(replace(config, "app", push_gateway="http"))
+    with pytest.raises(ConfigError, match="vapid_private_key"):
+        push.make_push_gateway(replace(config, "app", push_gateway="webpush"))
+    with pytest.raises(ConfigError, match="console, file, http or webpush"):
+        push.make_push_gateway(replace(config, "app", push_gateway="pigeon"))
+    calls = []
+    monkeypatch.setattr(requests, "post", lambda *a, **k: calls.append(k) or _Response(503 if len(calls) < 2 else 202))
+    gateway = push.make_push_gateway(replace(config, "app", push_gateway="http", push_http_url="https://relay.example"))
+    gateway.notify(device="kid", subscription=None, message={"approval": "a1"})
+    assert len(calls) == 2 and calls[0]["json"] == {"device": "kid", "message": {"approval": "a1"}}
+    monkeypatch.setattr(requests, "post", lambda *a, **k: _Response(400))
+    with pytest.raises(push.PushError, match="refused"):
+        gateway.notify(device="kid", subscription=None, message={})
