@@ -5,8 +5,6 @@ Only for confirming an address a citizen gave: e-mail never carries a code that 
 
 from __future__ import annotations
 
-import json
-import os
 import smtplib
 import ssl
 import sys
@@ -14,8 +12,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from idp.clock import now
 from idp.config import Config, ConfigError, EmailConfig
+from idp.mfa.gateways import outbox
 from idp.mfa.gateways.sms import GatewayError
 
 
@@ -41,17 +39,7 @@ class FileEmailGateway:
         self.sender = sender
 
     def send(self, *, to: str, subject: str, text: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
-            {"at": now().isoformat(), "from": self.sender, "to": to, "subject": subject, "text": text},
-            ensure_ascii=False,
-        )
-        # One write of one line with O_APPEND: concurrent workers do not interleave.
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, (line + "\n").encode("utf-8"))
-        finally:
-            os.close(fd)
+        outbox.append(self.path, {"from": self.sender, "to": to, "subject": subject, "text": text})
 
 
 class SmtpEmailGateway:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Protocol
 
 import requests
 
-from idp.clock import now
 from idp.config import Config, ConfigError
+from idp.mfa.gateways import outbox
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +45,7 @@ class FileGateway:
         self.sender = sender
 
     def send(self, *, to: str, text: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"at": now().isoformat(), "sender": self.sender, "to": to, "text": text}, ensure_ascii=False)
-        # One write of one line with O_APPEND: concurrent workers do not interleave.
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, (line + "\n").encode("utf-8"))
-        finally:
-            os.close(fd)
+        outbox.append(self.path, {"sender": self.sender, "to": to, "text": text})
 
 
 class HttpGateway:
