@@ -160,7 +160,8 @@ def test_enrol_and_log_in_by_approving_the_number_shown(app, clock, citizen, rp,
     db.session.commit()
     phone = _enrolled(app, clock, citizen)
     assert enrolment(citizen, "app") is not None
-    assert "Karis telefon can now log in as you" in outbox.messages()[-1]["text"]
+    # The app's requests name no language: the SMS is in the default one (bokmål).
+    assert "Karis telefon kan nå logge inn som deg" in outbox.messages()[-1]["text"]
     assert _events("app.enrol")[-1].outcome == "success"
 
     client = app.test_client()

@@ -12,7 +12,6 @@ import base64
 import ipaddress
 import json
 import logging
-import os
 import socket
 import sys
 from functools import cached_property
@@ -23,9 +22,9 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from idp.clock import now
 from idp.config import Config, ConfigError
 from idp.fetch import is_internal
+from idp.mfa.gateways import outbox
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +51,7 @@ class FileGateway:
         self.path = path
 
     def notify(self, *, device: str, subscription: dict | None, message: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"at": now().isoformat(), "device": device, "message": message}, ensure_ascii=False)
-        # One write of one line with O_APPEND: concurrent workers do not interleave.
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, (line + "\n").encode("utf-8"))
-        finally:
-            os.close(fd)
+        outbox.append(self.path, {"device": device, "message": message})
 
 
 class HttpGateway:
