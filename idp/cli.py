@@ -449,12 +449,17 @@ def factors_add(pid: str, name: str, phone: str | None, secret: str | None, as_j
 @_friendly
 def factors_remove(pid: str, name: str) -> None:
     """Remove one of a citizen's factors."""
+    from flask import current_app
+
     from idp import audit
-    from idp.mfa.enrolment import remove
+    from idp.mfa.enrolment import enrolment, remove
 
     citizen = _citizen(pid)
-    if not remove(citizen, name):
+    if enrolment(citizen, name) is None:
         raise Failure(f"{mask_pid(citizen.pid)} has no {name} factor")
+    factor = current_app.extensions["idp.chain"].factors.get(name)
+    # Through the factor where it is configured: what it keeps beside the row (the app's devices) goes too.
+    factor.remove(citizen) if factor is not None else remove(citizen, name)
     audit.record("factor.removed", outcome="success", citizen=citizen, factor=name, by="cli")
     db.session.commit()
     click.echo(f"removed {name} from {mask_pid(citizen.pid)}")

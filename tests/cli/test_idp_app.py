@@ -57,3 +57,28 @@ def test_the_qr_codes_link_gives_issuer_and_code():
     link = "idp-app://enrol?issuer=https%3A%2F%2Flogin.example.no&code=1234-5678-9012"
     assert cli._activation(link, None) == ("1234-5678-9012", "https://login.example.no")
     assert cli._activation("1234-5678-9012", "https://a.example") == ("1234-5678-9012", "https://a.example")
+
+
+def test_the_demo_enrols_the_key_files_device_and_idp_factors_remove_takes_it_away(tmp_path, key_file):
+    import sqlalchemy as sa
+
+    from idp.demo import DEMO_APP_PASSPHRASE
+    from tests.live import base_env, idp
+
+    env = base_env(tmp_path / "site")
+    idp(env, "db", "upgrade")
+    demo_key = tmp_path / "demo-key.json"
+    keys.save(keys.new_key("http://127.0.0.1", "Demo-telefon"), demo_key, DEMO_APP_PASSPHRASE)
+    loaded = json.loads(idp(env, "demo", "--app-key", str(demo_key), "--json").stdout)
+    again = json.loads(idp(env, "demo", "--app-key", str(demo_key), "--json").stdout)  # changes nothing
+    assert loaded["app"] == again["app"] and loaded["app"]["passphrase"] == DEMO_APP_PASSPHRASE
+    pid = loaded["app"]["pid"]
+    listed = json.loads(idp(env, "factors", "list", pid, "--json").stdout)
+    assert {row["name"]: row["preferred"] for row in listed} == {"sms": False, "app": True}
+    database = sa.create_engine(env["IDP_DATABASE_URL"])
+    with database.connect() as connection:
+        assert connection.execute(sa.text("SELECT name FROM app_device")).scalars().all() == ["Demo-telefon"]
+    idp(env, "factors", "remove", pid, "app")
+    with database.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM app_device")).scalar() == 0
+    database.dispose()
