@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from functools import cache, wraps
 from pathlib import Path
 
@@ -37,6 +38,8 @@ SCHEME = "Device"
 MAX_TOKEN = 8 * 1024  # a signed request with a public key and a push subscription fits in far less
 JTIS = "app_jti"  # store: "<key id>:<jti>" of requests already accepted
 RATES = "app_rate"  # store: requests per device and per network in the current minute
+KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # an RFC 7638 thumbprint is 43 base64url characters
+JTI = re.compile(r"[\x21-\x7e]{16,128}")  # printable ASCII: it becomes a key in the store
 
 
 def _answer(body: object, status: int = 200) -> Response:
@@ -107,7 +110,7 @@ def _signed_request(*, enrolling: bool) -> tuple[AppDevice | None, object, dict,
         key = app_factor.device_key(header.get("jwk"))
     else:
         kid = header.get("kid")
-        device = app_factor.find_device(kid) if isinstance(kid, str) and len(kid) <= 64 else None
+        device = app_factor.find_device(kid) if isinstance(kid, str) and KEY_ID.fullmatch(kid) else None
         if device is None:
             raise DeviceError("unknown_device", "No device is enrolled with this key (it may have been removed).")
         key = app_factor.device_key(device.public_jwk)
@@ -119,8 +122,8 @@ def _signed_request(*, enrolling: bool) -> tuple[AppDevice | None, object, dict,
     if not isinstance(iat, int | float) or isinstance(iat, bool) or abs(now().timestamp() - iat) > skew:
         raise DeviceError("stale_request", f"iat must be within {skew} seconds of the provider's clock.")
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not 16 <= len(jti) <= 128:
-        raise DeviceError("invalid_request", "jti must be a unique string of 16 to 128 characters.")
+    if not isinstance(jti, str) or not JTI.fullmatch(jti):
+        raise DeviceError("invalid_request", "jti must be a unique string of 16 to 128 printable ASCII characters.")
     # Kept as long as the request's iat could still be accepted: after that the clock check refuses it.
     if not current_app.extensions["idp.store"].add(JTIS, f"{key.thumbprint()}:{jti}", {}, ttl=2 * skew + 1):
         raise DeviceError("replayed", "This request (its jti) was already received.")

@@ -54,6 +54,7 @@ GRACE_SECONDS = 60  # a decision taken in time may be collected by the login pag
 ALGORITHM = "ES256"
 NAME_MAX = 64
 CODE_DIGITS = 12
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]{1,256}={0,2}")
 # RFC 8176 registers no "app" method: the device's key is a software-secured key ("swk"), and
 # "user" says the phone checked its user (fingerprint, face or PIN) before it signed.
 AMR_KEY = {"rfc8176": ["swk"], "idporten": ["Minid-APP"]}
@@ -137,8 +138,9 @@ def check_subscription(subscription: object) -> dict | None:
         not isinstance(endpoint, str)
         or not endpoint.startswith("https://")
         or len(endpoint) > 1024
+        or not endpoint.isprintable()
         or not isinstance(keys, dict)
-        or not all(isinstance(keys.get(k), str) and 0 < len(keys[k]) <= 256 for k in ("p256dh", "auth"))
+        or not all(isinstance(keys.get(k), str) and _BASE64URL.fullmatch(keys[k]) for k in ("p256dh", "auth"))
     ):
         raise DeviceError(
             "invalid_request", "push_subscription must be a Web Push subscription with an https endpoint."

@@ -350,6 +350,11 @@ def test_hostile_requests_get_clear_errors(app, clock, citizen, rp):
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": "now"}})) == (401, "stale_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": 10**20}})) == (401, "stale_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"jti": None}})) == (400, "invalid_request")
+    assert error(phone("GET", "/approvals", sign={"claims": {"jti": "\x00" * 20}})) == (400, "invalid_request")
+    assert error(phone("GET", "/approvals", token=_unsigned({"alg": "ES256", "kid": "a\x00b"}))) == (
+        401,
+        "unknown_device",
+    )
     # Replayed: the very same signed request again.
     token = phone.token("GET", "/approvals")
     assert phone("GET", "/approvals", token=token).status_code == 200
@@ -392,6 +397,9 @@ def test_enrolment_refuses_bad_keys_codes_and_names(app, clock, citizen, outbox)
     assert enrol(pid=12345678901) == (400, "invalid_request")
     assert enrol(push_subscription={"endpoint": "http://10.0.0.1/"}) == (400, "invalid_request")
     assert enrol(push_subscription="yes") == (400, "invalid_request")
+    nul = {"endpoint": "https://push.example/\x00", "keys": {"p256dh": "BAAA", "auth": "AAAA"}}
+    assert enrol(push_subscription=nul) == (400, "invalid_request")
+    assert enrol(pid="\x00" * 11, code="\x00") == (400, "invalid_activation")
     assert enrol(code="0000-0000-0000") == (400, "invalid_activation")
     assert enrol(pid="01010112345") == (400, "invalid_activation")
     assert db.session.scalar(sa.select(AppActivation.attempts)) == 1
