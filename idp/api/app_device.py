@@ -21,6 +21,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask_babel import gettext as _
+from joserfc.jwk import ECKey
 
 from idp import accounts, audit
 from idp.clock import now
@@ -96,7 +97,7 @@ def _rate_limited(scope: str, limit: int) -> Response | None:
     return _error("rate_limited", "Too many requests; try again later.", 429, **{"Retry-After": str(wait)})
 
 
-def _signed_request(*, enrolling: bool) -> tuple[AppDevice | None, object, dict, str]:
+def _signed_request(*, enrolling: bool) -> tuple[AppDevice | None, ECKey, dict, str]:
     """The device (None when enrolling), its key, the verified claims and the token. Raises DeviceError."""
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
@@ -119,7 +120,8 @@ def _signed_request(*, enrolling: bool) -> tuple[AppDevice | None, object, dict,
         raise DeviceError("invalid_signature", "htm and htu must be this request's method and path.")
     iat = claims.get("iat")
     skew = _config().request_skew_seconds
-    if not isinstance(iat, int | float) or isinstance(iat, bool) or abs(now().timestamp() - iat) > skew:
+    # Written as "not within" so that a NaN (which JSON parsers accept) is refused too.
+    if not isinstance(iat, int | float) or isinstance(iat, bool) or not abs(now().timestamp() - iat) <= skew:
         raise DeviceError("stale_request", f"iat must be within {skew} seconds of the provider's clock.")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not JTI.fullmatch(jti):

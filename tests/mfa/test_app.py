@@ -349,6 +349,7 @@ def test_hostile_requests_get_clear_errors(app, clock, citizen, rp):
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": 0}})) == (401, "stale_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": "now"}})) == (401, "stale_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": 10**20}})) == (401, "stale_request")
+    assert error(phone("GET", "/approvals", sign={"claims": {"iat": float("nan")}})) == (401, "stale_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"jti": None}})) == (400, "invalid_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"jti": "\x00" * 20}})) == (400, "invalid_request")
     assert error(phone("GET", "/approvals", token=_unsigned({"alg": "ES256", "kid": "a\x00b"}))) == (
