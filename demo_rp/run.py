@@ -56,6 +56,16 @@ def _wait_for_provider(provider: subprocess.Popen, issuer: str, log: Path) -> No
     sys.exit(f"make run: the provider did not answer at {issuer} within {START_SECONDS} s; its log: {log}")
 
 
+def _demo_app_key(path: Path, issuer: str) -> Path:
+    """The demo phone's key file, made once by the reference app's own code, sealed with the demo passphrase."""
+    if not path.exists():
+        from idp.demo import DEMO_APP_PASSPHRASE
+        from idp_app import keys
+
+        keys.save(keys.new_key(issuer, "Demo-telefon"), path, DEMO_APP_PASSPHRASE)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rp-port", type=int, default=5001)
@@ -72,7 +82,8 @@ def main() -> None:
     _refuse_taken_port("127.0.0.1", options.rp_port, "the demo relying party's", "RP_PORT")
     _idp("db", "upgrade", env=env)
     _idp("keys", "init", env=env)
-    demo = json.loads(_idp("demo", "--rp-url", rp_url, "--json", env=env))
+    app_key = _demo_app_key(config.data_dir / "demo-app-key.json", issuer)
+    demo = json.loads(_idp("demo", "--rp-url", rp_url, "--app-key", str(app_key), "--json", env=env))
     log = config.data_dir / "idp-serve.log"
     with open(log, "a") as output:
         provider = subprocess.Popen(
@@ -90,6 +101,13 @@ def main() -> None:
         sms = demo["sms"]
         where = f"the file {sms['outbox']}" if sms["gateway"] == "file" else f"the {sms['gateway']} SMS gateway"
         print(f"SMS codes (the second factor) go to {where}")
+        if demo.get("app"):
+            app = demo["app"]
+            print(
+                f"The app: {app['pid']} approves logins in a second terminal with\n"
+                f"    IDP_APP_KEY_FILE={app['key_file']} .venv/bin/idp-app approve --wait 120"
+                f"   (passphrase {app['passphrase']})"
+            )
         print(f"The provider's log: {log}")
         print("Press Ctrl+C to stop.\n", flush=True)
         from demo_rp.app import create_rp

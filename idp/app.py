@@ -119,6 +119,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.extensions["idp.server"] = make_server(app)
 
     from idp.api.admin import bp as admin_api_bp
+    from idp.api.app_device import bp as app_api_bp
     from idp.oidc.endpoints import bp as oidc_bp
     from idp.oidc.logout import bp as logout_bp
     from idp.oidc.registration import bp as registration_bp
@@ -142,6 +143,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(order_bp)
     app.register_blueprint(forgot_bp)
     app.register_blueprint(admin_api_bp)
+    app.register_blueprint(app_api_bp)
     app.register_blueprint(representation_bp)
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale

@@ -449,12 +449,17 @@ def factors_add(pid: str, name: str, phone: str | None, secret: str | None, as_j
 @_friendly
 def factors_remove(pid: str, name: str) -> None:
     """Remove one of a citizen's factors."""
+    from flask import current_app
+
     from idp import audit
-    from idp.mfa.enrolment import remove
+    from idp.mfa.enrolment import enrolment, remove
 
     citizen = _citizen(pid)
-    if not remove(citizen, name):
+    if enrolment(citizen, name) is None:
         raise Failure(f"{mask_pid(citizen.pid)} has no {name} factor")
+    factor = current_app.extensions["idp.chain"].factors.get(name)
+    # Through the factor where it is configured: what it keeps beside the row (the app's devices) goes too.
+    factor.remove(citizen) if factor is not None else remove(citizen, name)
     audit.record("factor.removed", outcome="success", citizen=citizen, factor=name, by="cli")
     db.session.commit()
     click.echo(f"removed {name} from {mask_pid(citizen.pid)}")
@@ -821,13 +826,18 @@ def serve(dev: bool, host: str | None, port: int | None, workers: int | None) ->
 
 @main.command("demo")
 @click.option("--rp-url", default="http://127.0.0.1:5001", show_default=True, help="Where the demo relying party runs.")
+@click.option(
+    "--app-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="An idp-app key file: its device is enrolled in the app for the third demo citizen.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def demo(rp_url: str, as_json: bool) -> None:
+def demo(rp_url: str, app_key: str | None, as_json: bool) -> None:
     """Load demo data (synthetic citizens and the demo relying party); running it again reuses them."""
     from idp.demo import load_demo_data
 
-    data = load_demo_data(rp_url=rp_url)
+    data = load_demo_data(rp_url=rp_url, app_key=Path(app_key) if app_key else None)
     _emit(data, as_json, json.dumps(data, indent=2, ensure_ascii=False))
 
 

@@ -132,7 +132,7 @@ class AssuranceConfig:
     # amr vocabulary: "rfc8176" (pwd, sms, otp, pin, mfa) or "idporten" (Minid-OTC, Minid-TOTP, Minid-PIN).
     amr_profile: str = "rfc8176"
     # Second factors offered, in this order; each name is a module idp/mfa/<name>.py and a config section.
-    factors: tuple[str, ...] = ("sms", "totp", "pin")
+    factors: tuple[str, ...] = ("sms", "totp", "app", "pin")
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,34 @@ class TotpConfig(FactorConfig):
     digits: int = 6
     period: int = 30
     valid_window: int = 1
+
+
+@dataclass(frozen=True)
+class AppConfig(FactorConfig):
+    # The app's push approval: a login waits this long for the citizen's answer in the app.
+    approval_seconds: int = 120
+    # A new request to the app for one login at most every resend_seconds, at most max_sends per login.
+    resend_seconds: int = 30
+    max_sends: int = 3
+    # Activation codes shown in Min profil: valid this long, burned after this many wrong tries.
+    activation_seconds: int = 900
+    activation_max_tries: int = 5
+    max_devices: int = 5
+    # Signed requests from a device: iat within this many seconds of our clock; each jti used once.
+    request_skew_seconds: int = 60
+    # Requests per minute from one device and from one network (IPv4 address, IPv6 /64).
+    device_requests_per_minute: int = 60
+    network_requests_per_minute: int = 600
+    # How devices are told a login waits: console | file | http | webpush.
+    push_gateway: str = "file"
+    push_outbox: str = "var/push-outbox.jsonl"
+    push_http_url: str = ""
+    push_http_token: str = ""
+    push_http_timeout_seconds: int = 5
+    push_http_retries: int = 2
+    # Web Push (RFC 8030) with VAPID (RFC 8292): the application server's P-256 key (a PEM file) and contact.
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:admin@localhost"
 
 
 @dataclass(frozen=True)
@@ -305,6 +333,7 @@ class Config:
     assurance: AssuranceConfig = field(default_factory=AssuranceConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     totp: TotpConfig = field(default_factory=TotpConfig)
+    app: AppConfig = field(default_factory=AppConfig)
     pin: PinConfig = field(default_factory=PinConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)

@@ -6,13 +6,16 @@ real person's; the config must allow them (`citizens.allow_synthetic_pids`).
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
 
 from idp.extensions import db
-from idp.mfa.enrolment import enrol, enrolment
+from idp.mfa import app as app_factor
+from idp.mfa.enrolment import enrol, enrolment, set_preferred
 from idp.mfa.password import hash_password
 from idp.models import Citizen, Client
 from idp.models.oauth import digest
@@ -20,6 +23,7 @@ from idp.pid import generate_pid
 from idp.population import EmbeddedRegister, Person, import_people
 
 DEMO_PASSWORD = "demo-passord-1"  # noqa: S105 - published demo credential for synthetic citizens
+DEMO_APP_PASSPHRASE = "demo-app-pin"  # noqa: S105 - unlocks the demo device key (var/demo-app-key.json)
 DEMO_CLIENT_ID = "demo-rp"
 DEMO_CLIENT_SECRET = "demo-rp-secret-not-for-production"  # noqa: S105 - the demo RP's published secret
 
@@ -74,8 +78,22 @@ def _register(pids: list[str]) -> list[dict]:
     ]
 
 
-def load_demo_data(*, rp_url: str) -> dict:
-    """Create what is missing and return the credentials to print; running it twice changes nothing."""
+def _enrol_app_device(citizen: Citizen, key_file: Path) -> dict:
+    """The device of an idp-app key file, enrolled in the app for ``citizen`` and offered first; its key file."""
+    document = json.loads(key_file.read_text(encoding="utf-8"))
+    key = app_factor.device_key(document["public_jwk"])
+    if app_factor.find_device(key.thumbprint()) is None:
+        app_factor.enrol_device(citizen, key, document["name"], None)
+    set_preferred(citizen, "app")
+    return {"pid": citizen.pid, "key_file": str(key_file), "passphrase": DEMO_APP_PASSPHRASE}
+
+
+def load_demo_data(*, rp_url: str, app_key: Path | None = None) -> dict:
+    """Create what is missing and return the credentials to print; running it twice changes nothing.
+
+    ``app_key``: an idp-app key file (made by the reference app's own code, see demo_rp/run.py),
+    whose device the third citizen gets in the app.
+    """
     if not current_app.config["IDP"].citizens.allow_synthetic_pids:
         raise ValueError("demo citizens have synthetic numbers: set citizens.allow_synthetic_pids = true")
     hasher = current_app.extensions["idp.hasher"]
@@ -104,6 +122,9 @@ def load_demo_data(*, rp_url: str) -> dict:
         if "sms" in config.assurance.factors and enrolment(citizen, "sms") is None:
             enrol(citizen, "sms", phone=phone)
         people.append({"pid": pid, "name": f"{given} {family}", "password": DEMO_PASSWORD})
+    app = None
+    if app_key is not None and "app" in config.assurance.factors:
+        app = _enrol_app_device(db.session.scalar(sa.select(Citizen).filter_by(pid=people[-1]["pid"])), app_key)
     may_order = _register(demo_pids())
     redirect_uri = rp_url.rstrip("/") + "/callback"
     client = db.session.scalar(sa.select(Client).filter_by(client_id=DEMO_CLIENT_ID))
@@ -121,6 +142,7 @@ def load_demo_data(*, rp_url: str) -> dict:
     db.session.commit()
     return {
         "citizens": people,
+        "app": app,
         "may_order": may_order,
         "client": {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, "redirect_uri": redirect_uri},
         "sms": {"gateway": config.sms.gateway, "outbox": str(config.path(config.sms.outbox))},

@@ -81,7 +81,8 @@ def wait_message(seconds: int, *, network: bool = False) -> str:
 def for_machine() -> bool:
     """Whether this request came to an endpoint that answers JSON (RFC 6749 §5.2 errors)."""
     endpoint = request.url_rule.endpoint if request.url_rule is not None else ""
-    return endpoint in MACHINE_ENDPOINTS or endpoint.startswith("admin_api.")  # every admin API route (idp/api)
+    # Every route of the admin API and the app's API (idp/api).
+    return endpoint in MACHINE_ENDPOINTS or endpoint.startswith(("admin_api.", "app_api."))
 
 
 def bad_request(_error: Exception):

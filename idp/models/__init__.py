@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per area; importing the package registers them all."""
 
+from idp.models.app import AppActivation, AppDevice
 from idp.models.audit import AuditEvent
 from idp.models.citizen import Citizen, CitizenStatus
 from idp.models.factor import ActivationLetter, EnrolledFactor, PinCode
@@ -11,6 +12,8 @@ from idp.models.session import LoginSession, SessionClient
 from idp.models.state import ShortLivedState
 
 __all__ = [
+    "AppActivation",
+    "AppDevice",
     "ActivationLetter",
     "EnrolledFactor",
     "PinCode",

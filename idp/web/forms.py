@@ -53,6 +53,13 @@ class FactorForm(FlaskForm):
     confirm = HiddenField()
 
 
+class AppDeviceForm(FlaskForm):
+    """Min profil's app section: a new activation code (no fields), or removing the device ``device``."""
+
+    device = HiddenField(validators=[Length(max=64)])
+    confirm = HiddenField()
+
+
 class PasswordChangeForm(FlaskForm):
     current = PasswordField(
         _l("Current password"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -459,4 +459,36 @@ def _unmet(tx: LoginTransaction, citizen: Citizen, following: Next):
 def _phased_out(tx: LoginTransaction, citizen: Citizen, factor: Factor):
     audit.record("login.factor", outcome="phased_out", citizen=citizen, client_id=tx.client_id, factor=factor.name)
     tx.step["halt"] = {"page": "phased_out", "factor": factor.name}
+    return _again(tx, "login.step")
+
+
+# ---------------------------------------------------------------- the app factor's waiting page
+@bp.get("/app/status")
+def app_status():
+    """Read-only, for the waiting page's script: "pending" until the app has answered or the request ran out.
+
+    Then the script sends the page's form, and :func:`verify` does the checking. "none": this
+    login is not waiting for the app (any more), so the script stops asking.
+    """
+    tx, _citizen = _load_step()
+    factor = _chain().factors.get("app")
+    status = "none"
+    if tx is not None and factor is not None and tx.step.get("factor") == "app" and not tx.step.get("await_resend"):
+        status = factor.status(tx.step.get("state") or {})
+    response = jsonify(status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/app/not-me")
+def app_not_me():
+    """After a denial in the app: the citizen says someone else tried to log in as them; recorded for support."""
+    tx, citizen = _load_step()
+    if tx is None:
+        return login_expired_page()
+    sends = (tx.step.get("state") or {}).get("sends")
+    denied = ((tx.step.get("errors") or {}).get("code") or {}).get("key") == "app_denied"
+    if CancelForm().validate_on_submit() and denied and tx.step.get("app_reported") != sends:
+        audit.record("login.app_not_me", outcome="reported", citizen=citizen, client_id=tx.client_id)
+        tx.step["app_reported"] = sends
     return _again(tx, "login.step")

@@ -38,6 +38,14 @@ MESSAGES: dict[str, Callable[[int], str]] = {
     "code_exhausted": lambda _s: _("Too many wrong codes. Ask for a new one."),
     "code_replay": lambda _s: _("That code has already been used."),
     "totp_wrong": lambda _s: _("The code is wrong. Check the time on your phone and try again."),
+    "app_missing": lambda _s: _("Approve the login in the app on your phone."),
+    "app_pending": lambda _s: _("The app has not answered yet. Approve the login in the app, then try again."),
+    "app_denied": lambda _s: _("The login was denied in the app."),
+    "app_wrong_number": lambda _s: _("The wrong number was chosen in the app, so the login was stopped."),
+    "app_expired": lambda _s: _("The request to the app has expired."),
+    "app_device_removed": lambda _s: _("The phone that answered has been removed from your profile."),
+    "app_wrong": lambda _s: _("The answer from the app could not be verified."),
+    "app_replay": lambda _s: _("That answer from the app has already been used."),
     "code_or_number_wrong": lambda _s: _("The code is wrong or has expired."),
     "resend_wait": lambda s: ngettext(
         "You can ask for a new code in %(num)s second.", "You can ask for a new code in %(num)s seconds.", s

@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import wraps
+from urllib.parse import urlencode
 
 import segno
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from idp.clock import now
 from idp.errors import error_page
 from idp.extensions import db
 from idp.mfa import activation as activation_letters
+from idp.mfa import app as app_factor
 from idp.mfa import enrolment as rows
 from idp.mfa import password
 from idp.mfa.factor import TryLater
@@ -44,6 +46,7 @@ from idp.web import notices
 from idp.web.forms import (
     ActivationForm,
     ActivationOrderForm,
+    AppDeviceForm,
     FactorForm,
     PasswordChangeForm,
     PhoneForm,
@@ -133,6 +136,7 @@ DONE: dict[str, Callable[[str], str]] = {
         _("%(factor)s was removed.", factor=_chain().factors[name].label) if name in _chain().factors else ""
     ),
     "preferred": lambda _a: _("Your choice is saved."),
+    "app_device_removed": lambda name: _("%(device)s can no longer log in as you.", device=name),
     "password": lambda _a: _("Your password is changed."),
     "letter_sent": lambda _a: _("The activation letter is on its way to your registered address."),
     "letter_already": lambda day: _(
@@ -186,6 +190,8 @@ FORM_PAGES = {
     "profile.activate_confirm": "profile.activate_confirm",
     "profile.activate_resend": "profile.activate_confirm",
     "profile.activate_totp": "profile.activate_totp",
+    "profile.app_code": "profile.app_devices",
+    "profile.app_remove": "profile.app_devices",
 }
 
 
@@ -415,6 +421,88 @@ def _totp_enrolment(citizen: Citizen, key: str, endpoint: str, *, back: bool, do
         secret_groups=[pending["secret"][i : i + 4] for i in range(0, len(pending["secret"]), 4)],
         qr=segno.make(uri, error="m").svg_data_uri(scale=4),
     ), 400 if errors else 200
+
+
+# ---------------------------------------------------------------- the app: devices and activation codes
+def _app_missing():
+    """The page saying the app is not offered here, or None when it is."""
+    if "app" in _chain().factors:
+        return None
+    return error_page(_("Page not found"), _("Check the address."), status=404)
+
+
+def _shown_code(key: str) -> dict | None:
+    """The activation code made on this page a moment ago, while it may still be used (the store keeps it that long)."""
+    return _store().get(PENDING, f"app:{key}")
+
+
+@bp.route("/app")
+@signed_in
+def app_devices():
+    """The citizen's phones with the app, and an activation code (QR and text) for adding one."""
+    if refused := _app_missing():
+        return refused
+    shown = _shown_code(g.pending_key)
+    qr = None
+    if shown is not None:
+        issuer = current_app.config["IDP"].server.issuer
+        qr = segno.make(f"idp-app://enrol?{urlencode({'issuer': issuer, 'code': shown['code']})}", error="m")
+    message, errors = _kept()
+    return render_template(
+        "profile/app.html",
+        devices=app_factor.devices_of(g.citizen),
+        form=AppDeviceForm(),
+        enrollable=current_app.extensions["idp.policy"].enrollable("app", now()),
+        shown=shown,
+        expires=datetime.fromisoformat(shown["expires"]) if shown else None,
+        qr=qr.svg_data_uri(scale=4) if qr else None,
+        message=message,
+        errors=errors,
+    ), _refusal_status(errors)
+
+
+@bp.route("/app/code", methods=["POST"])
+@signed_in
+def app_code():
+    """A new activation code; the page it redirects to shows it while it is valid."""
+    if refused := _app_missing():
+        return refused
+    if refused := _not_enrollable("app"):
+        return refused
+    if not AppDeviceForm().validate_on_submit():
+        _keep(form=notices.notice("expired_form"))
+        return _back("profile.app_devices")
+    code, expires = app_factor.new_activation_code(g.citizen)
+    seconds = current_app.config["IDP"].app.activation_seconds
+    _store().put(PENDING, f"app:{g.pending_key}", {"code": code, "expires": expires.isoformat()}, ttl=seconds)
+    audit.record("profile.app_code", outcome="success", citizen=g.citizen)
+    _keep()
+    return _back("profile.app_devices", anchor="code")
+
+
+@bp.route("/app/remove", methods=["GET", "POST"])
+@signed_in
+def app_remove():
+    """Remove one phone, after the citizen confirmed it on a page of its own."""
+    if refused := _app_missing():
+        return refused
+    form = AppDeviceForm()
+    wanted = request.args.get("device", "") if request.method == "GET" else (form.device.data or "")
+    device = app_factor.find_device(wanted) if wanted else None
+    if device is None or device.citizen_id != g.citizen.id:
+        _keep(devices=notices.notice("not_removed"))
+        return _back("profile.app_devices", anchor="devices")
+    if request.method == "GET":
+        form = AppDeviceForm(device=device.key_id, confirm="yes")
+        return render_template("profile/app_remove.html", device=device, form=form)
+    if not form.validate_on_submit() or form.confirm.data != "yes":
+        browser_session.pop(KEPT, None)
+        return _back("profile.app_remove", device=device.key_id)
+    name = device.name
+    app_factor.remove_device(g.citizen, device)
+    audit.record("profile.app_device_removed", outcome="success", citizen=g.citizen, device=wanted)
+    _keep(done="app_device_removed", arg=name)
+    return _back("profile.app_devices")
 
 
 # ---------------------------------------------------------------- removing, preferring

@@ -24,8 +24,9 @@ from urllib.parse import urlencode
 import pytest
 from werkzeug.serving import make_server
 
-from idp.demo import DEMO_PASSWORD
+from idp.demo import DEMO_APP_PASSPHRASE, DEMO_PASSWORD
 from idp.pid import generate_pid
+from idp_app import keys
 from tests.live import LiveServer, base_env, free_port
 
 pytestmark = pytest.mark.browser
@@ -119,7 +120,11 @@ class Site:
         )
         idp(self.env, "db", "upgrade")
         idp(self.env, "keys", "init")
-        loaded = json.loads(idp(self.env, "demo", "--rp-url", self.rp, "--json"))
+        # The third demo citizen's phone: a key file made by the reference app (the pages need no answer from it).
+        key_file = data / "phone-key.json"
+        keys.save(keys.new_key("http://127.0.0.1", "Telefon"), key_file, DEMO_APP_PASSPHRASE)
+        loaded = json.loads(idp(self.env, "demo", "--rp-url", self.rp, "--app-key", str(key_file), "--json"))
+        self.app = loaded["app"]["pid"]
         self.client_id = loaded["client"]["client_id"]
         self.redirect_uri = loaded["client"]["redirect_uri"]
         self.sms_outbox = Path(loaded["sms"]["outbox"])
@@ -329,6 +334,8 @@ def test_every_hosted_page(site, browser, shots, locale, scheme):
         _visit(sweep, site, [
             ("profile", lambda: page.goto(site.url + "/profile")),
             ("profile-totp", lambda: page.goto(site.url + "/profile/totp")),
+            ("profile-app", lambda: page.goto(site.url + "/profile/app")),
+            ("profile-app-code", lambda: _click(page, "form[action$='/profile/app/code'] button")),
             ("profile-confirm-phone", lambda: (page.goto(site.url + "/profile"),
                                                page.fill("input[name=phone]", "91234568"),
                                                _click(page, "form[action$='/profile/phone'] button"))),
@@ -341,6 +348,8 @@ def test_every_hosted_page(site, browser, shots, locale, scheme):
         _visit(sweep, site, [
             ("totp", lambda: (_start_login(page, site), _password(page, site.citizens["totp"]))),
             ("choose", lambda: (_start_login(page, site), _password(page, site.citizens["both"]))),
+            ("app", lambda: (_start_login(page, site), _password(page, site.app),
+                             _click(page, "ul.choices li:first-child button"))),
             ("unmet", lambda: (_start_login(page, site), _password(page, site.citizens["none"]))),
             ("pin-phased-out", lambda: (_start_login(page, site), _password(page, site.citizens["pin"]))),
             ("locked", lambda: (_start_login(page, site), _password(page, site.citizens["locked"]))),

@@ -46,6 +46,8 @@ def test_the_wheel_runs_outside_the_checkout(tmp_path):
         "idp/translations/nb/LC_MESSAGES/messages.mo",
         "idp/migrations/versions/0001_initial_schema.py",
         "idp/api/admin_openapi.json",
+        "idp/api/app_openapi.json",
+        "idp/static/app_wait.js",
         "demo_rp/templates/rp_index.html",
     ):
         assert needed in names, needed
