@@ -132,7 +132,7 @@ class AssuranceConfig:
     # amr vocabulary: "rfc8176" (pwd, sms, otp, pin, mfa) or "idporten" (Minid-OTC, Minid-TOTP, Minid-PIN).
     amr_profile: str = "rfc8176"
     # Second factors offered, in this order; each name is a module idp/mfa/<name>.py and a config section.
-    factors: tuple[str, ...] = ("sms", "totp", "pin")
+    factors: tuple[str, ...] = ("sms", "totp", "webauthn", "pin")
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,25 @@ class TotpConfig(FactorConfig):
     digits: int = 6
     period: int = 30
     valid_window: int = 1
+
+
+@dataclass(frozen=True)
+class PasswordlessConfig(FactorConfig):
+    """A factor that may also be the whole login, without the password (a passkey with user verification)."""
+
+    passwordless: bool = False
+    passwordless_level: str = "idporten-loa-substantial"
+
+
+@dataclass(frozen=True)
+class WebauthnConfig(PasswordlessConfig):
+    # A new challenge (options for the browser) is good this long, and used once.
+    challenge_seconds: int = 300
+    # Whether the authenticator checks the citizen (PIN, fingerprint): required | preferred | discouraged.
+    # A passwordless login always requires it.
+    user_verification: str = "preferred"
+    # Only "none": we trust no vendor's attestation, so we ask for none (the AAGUID is still kept).
+    attestation: str = "none"
 
 
 @dataclass(frozen=True)
@@ -306,6 +325,7 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig)
     totp: TotpConfig = field(default_factory=TotpConfig)
     pin: PinConfig = field(default_factory=PinConfig)
+    webauthn: WebauthnConfig = field(default_factory=WebauthnConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
