@@ -69,10 +69,18 @@ class Chain:
         names.sort(key=lambda name: name not in preferred)
         return [self.factors[name] for name in names]
 
-    def result(self, citizen: Citizen, used: list[str]) -> tuple[str, list[str]]:
-        """acr and amr of ``citizen``'s completed chain (password plus ``used``)."""
+    def result(
+        self, citizen: Citizen, used: list[str], *, earned: Mapping[str, dict[str, list[str]] | None] | None = None
+    ) -> tuple[str, list[str]]:
+        """acr and amr of ``citizen``'s completed chain (password plus ``used``).
+
+        ``earned``: a factor's amr for the proof given (:attr:`Outcome.amr`), where it has one.
+        """
+        earned = earned or {}
         acr = self.policy.reached(used, activated=citizen.activated)
-        amr = self.policy.combine_amr(list(password.AMR), [self.factors[name].amr_values for name in used])
+        amr = self.policy.combine_amr(
+            list(password.AMR), [earned.get(name) or self.factors[name].amr_values for name in used]
+        )
         return acr, amr
 
     def alone(

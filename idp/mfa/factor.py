@@ -29,10 +29,18 @@ class Challenge:
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
-    # "ok", "wrong", "expired", "replay" (already used), "exhausted" (too many tries).
+    # "ok", "wrong", "expired", "replay" (already used), "exhausted" (too many tries), or a reason of
+    # the factor's own; "pending": no answer yet (an approval still waited for), which is no failure.
     reason: str = "ok"
     # The challenge is spent: the page must start a new one (send a new code).
     restart: bool = False
+    # The amr values this proof earned, per amr profile, where they depend on the proof (a passkey
+    # synced or bound to its device, the user verified or not); None: the factor's ``amr_values``.
+    amr: dict[str, list[str]] | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.reason == "pending"
 
 
 class TryLater(Exception):  # noqa: N818 - reads as what the page tells the citizen

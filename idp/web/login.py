@@ -316,8 +316,10 @@ def verify():
     factor = following.factor
     form = factor.form_class()
     if not form.validate_on_submit():
-        # Empty, or longer than any code: nothing worth checking or counting.
-        tx.step["errors"] = {"code": notices.notice("code_wrong" if form.code.data else "code_missing")}
+        # Empty, or longer than any answer: nothing worth checking or counting.
+        given = getattr(form, "code", None)
+        reason = "wrong" if given is not None and given.data else "missing"
+        tx.step["errors"] = {"code": notices.notice(_answer_notice(factor, reason))}
         return _again(tx, "login.step")
     attempt = accounts.begin_check(
         citizen.pid, event="login.factor", citizen=citizen, client_id=tx.client_id, factor=factor.name
@@ -329,6 +331,12 @@ def verify():
     # The answer, its audit event, the counters and the transaction's state commit together.
     with _store().deferred():
         outcome = _chain().verify(citizen, factor, tx.step, request.form, now())
+        if outcome.pending:
+            # No answer yet (an approval still waited for): neither a failure nor an event.
+            accounts.passed(attempt)
+            waiting = f"{factor.name}_pending"
+            tx.step["errors"] = {"code": notices.notice(waiting)} if waiting in notices.MESSAGES else {}
+            return _again(tx, "login.step")
         audit.record(
             "login.factor",
             outcome="success" if outcome.ok else outcome.reason,
@@ -339,11 +347,11 @@ def verify():
         if outcome.ok or outcome.reason == "phased_out":
             accounts.passed(attempt)
         if outcome.ok:
-            return _finish(tx, citizen, following, used=[factor.name])
+            return _finish(tx, citizen, following, used=[factor.name], earned={factor.name: outcome.amr})
         if outcome.reason == "phased_out":
             return _phased_out(tx, citizen, factor)
         tx.step["halt"] = _failed(attempt, citizen, citizen.pid, tx.client_id)
-        tx.step["errors"] = {"code": notices.notice(f"code_{outcome.reason}")}
+        tx.step["errors"] = {"code": notices.notice(_answer_notice(factor, outcome.reason))}
         if outcome.restart and factor.sends_code:
             tx.step["await_resend"] = True
         return _again(tx, "login.step")
@@ -382,8 +390,23 @@ def resend():
     return _again(tx, "login.step")
 
 
-def _finish(tx: LoginTransaction, citizen: Citizen, following: Next, *, used: list[str]):
-    acr, amr = _chain().result(citizen, used) if used else (following.acr, following.amr)
+def _answer_notice(factor: Factor, reason: str) -> str:
+    """The notice for an answer refused for ``reason``: the factor's own wording where it has one (``app_denied``)."""
+    for key in (f"{factor.name}_{reason}", f"code_{reason}"):
+        if key in notices.MESSAGES:
+            return key
+    return "code_wrong"
+
+
+def _finish(
+    tx: LoginTransaction,
+    citizen: Citizen,
+    following: Next,
+    *,
+    used: list[str],
+    earned: dict[str, dict[str, list[str]] | None] | None = None,
+):
+    acr, amr = _chain().result(citizen, used, earned=earned) if used else (following.acr, following.amr)
     if stopped(citizen, client_id=tx.client_id):  # the mandate ran out during the login, or at a step-up
         tx.step["halt"] = {"page": "operated_stopped"}
         return _again(tx, "login.step")

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from idp.extensions import db
 from idp.mfa.enrolment import enrol, set_preferred
+from idp.mfa.factor import Outcome
 from idp.models import AuditEvent
 from tests.mfa.flows import (
     AFTER_CUTOFF,
@@ -263,3 +264,20 @@ def test_essential_acr_claim_met_with_sms(app, citizen, rp, outbox):
     client.get(f"/login/step?tx={tx}")
     token = id_token_claims(client, finish(client, submit_code(client, tx, outbox.last_code()))["code"])
     assert token["acr"] == "idporten-loa-substantial"
+
+
+def test_a_pending_answer_is_no_failure_and_a_proof_s_own_amr_reaches_the_token(app, citizen, rp, clock, monkeypatch):
+    """The interface for answers that are not codes: an approval not yet given, a proof whose amr depends on it."""
+    _totp(app, citizen)
+    totp = app.extensions["idp.chain"].factors["totp"]
+    answers = iter(
+        [Outcome(False, "pending"), Outcome(True, amr={"rfc8176": ["swk", "user"], "idporten": ["Minid-TOTP"]})]
+    )
+    monkeypatch.setattr(totp, "verify", lambda citizen, state, response: next(answers))
+    client = app.test_client()
+    tx = tx_of(password_step(client, citizen).location)
+    waiting = submit_code(client, tx, "000000")
+    assert waiting.status_code == 200  # no error: still waiting
+    assert not db.session.scalars(sa.select(AuditEvent).filter_by(event="login.factor")).all()
+    claims = id_token_claims(client, finish(client, submit_code(client, tx, "000000"))["code"])
+    assert claims["amr"] == ["pwd", "swk", "user", "mfa"]
