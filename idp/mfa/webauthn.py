@@ -199,7 +199,8 @@ class WebauthnFactor:
         handle = credential.response.user_handle
         if key is None or handle is None or not secrets.compare_digest(handle, key.user_handle):
             return None
-        return key
+        # A factor removed (by support, say) logs in no more, whatever rows it left.
+        return key if self.enrolled(key.citizen) else None
 
     def verify_alone(self, key: Passkey, state: dict, credential: AuthenticationCredential) -> Outcome:
         """Check a passwordless answer by ``key`` (from :meth:`identify`); user verification is required."""

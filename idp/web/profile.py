@@ -515,7 +515,7 @@ def passkey_new():
 @bp.route("/passkeys/<int:passkey_id>", methods=["GET", "POST"])
 @signed_in
 def passkey_rename(passkey_id: int):
-    """One passkey's page: its new name (POST), with the way to remove it."""
+    """One passkey's page: a new name for it (GET the form, POST the name, then a redirect)."""
     factor = _webauthn()
     key = factor.passkey(g.citizen, passkey_id) if factor else None
     if key is None:  # gone, or another citizen's: as if there were none

@@ -391,3 +391,36 @@ def test_another_citizens_passkey_cannot_be_renamed_or_removed(app, citizen, enr
     gone = other_client.post(f"/profile/passkeys/{key_id}/remove", data={"csrf_token": token, "confirm": "yes"})
     assert gone.status_code == 302
     assert db.session.scalar(sa.select(Passkey.nickname)) == "Telefonen min"
+
+
+def test_removing_the_factor_takes_every_passkey_along(app, citizen, enrolled):
+    """Min profil's "Remove" on the factor, or support's `idp factors remove`: no passkey of it logs in any more."""
+    client, authenticator = enrolled
+    page = client.get("/profile/remove?factor=webauthn").get_data(as_text=True)
+    removed = client.post(
+        "/profile/remove", data={"csrf_token": hidden(page, "csrf_token"), "factor": "webauthn", "confirm": "yes"}
+    )
+    assert removed.status_code == 303
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Passkey)) == 0
+    posted, _tx = _passwordless(app.test_client(), authenticator.get)
+    assert posted.location.startswith("/login?")
+
+
+def test_support_removal_through_the_cli(app, citizen, enrolled):
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    _client, authenticator = enrolled
+    config = app.config["IDP"]
+    env = {"IDP_CONFIG": str(config.base_dir / "absent.toml")}
+    env.update({"IDP_DATABASE_URL": config.database.url, "IDP_REDIS_URL": config.redis.url})
+    env.update({"IDP_REDIS_KEY_PREFIX": config.redis.key_prefix, "IDP_CITIZENS_ALLOW_SYNTHETIC_PIDS": "true"})
+    env.update({"IDP_SERVER_DATA_DIR": str(config.data_dir), "IDP_KEYS_DIR": str(config.keys_dir)})
+    db.session.commit()
+    result = CliRunner().invoke(main, ["factors", "remove", citizen.pid, "webauthn"], env=env)
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Passkey)) == 0
+    posted, _tx = _passwordless(app.test_client(), authenticator.get)
+    assert posted.location.startswith("/login?")
