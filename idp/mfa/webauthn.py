@@ -50,6 +50,7 @@ from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticationCredential,
     AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
     CredentialDeviceType,
     PublicKeyCredentialDescriptor,
     RegistrationCredential,
@@ -156,7 +157,7 @@ class WebauthnFactor:
 
     # ------------------------------------------------------------ as a second factor
     def start(self, citizen: Citizen, state: dict, *, service: str) -> Challenge:
-        allowed = [PublicKeyCredentialDescriptor(id=key.credential_id) for key in self.passkeys(citizen)]
+        allowed = [_descriptor(key) for key in self.passkeys(citizen)]
         options = generate_authentication_options(
             rp_id=self.rp_id,
             timeout=self.config.challenge_seconds * 1000,
@@ -295,7 +296,7 @@ class WebauthnFactor:
                 resident_key=ResidentKeyRequirement.PREFERRED,
                 user_verification=UserVerificationRequirement(self.config.user_verification),
             ),
-            exclude_credentials=[PublicKeyCredentialDescriptor(id=key.credential_id) for key in existing],
+            exclude_credentials=[_descriptor(key) for key in existing],
         )
         expires = now() + timedelta(seconds=self.config.challenge_seconds)
         pending = {
@@ -350,6 +351,13 @@ class WebauthnFactor:
         if key is not None:
             key.nickname = clean_nickname(nickname) or key.nickname
         return key
+
+
+def _descriptor(key: Passkey) -> PublicKeyCredentialDescriptor:
+    """A credential as options name it, with the transports its authenticator said it has (the browser's hint)."""
+    known = {transport.value for transport in AuthenticatorTransport}
+    transports = [AuthenticatorTransport(value) for value in key.transports or [] if value in known]
+    return PublicKeyCredentialDescriptor(id=key.credential_id, transports=transports or None)
 
 
 def parse_assertion(answer: str) -> AuthenticationCredential | None:
