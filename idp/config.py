@@ -129,7 +129,8 @@ class AssuranceConfig:
     # false (MinID): every login needs a second factor. true: a citizen with no
     # usable second factor may log in with the password alone when that meets the request.
     password_only: bool = False
-    # amr vocabulary: "rfc8176" (pwd, sms, otp, pin, mfa) or "idporten" (Minid-OTC, Minid-TOTP, Minid-PIN).
+    # amr vocabulary: "rfc8176" (pwd, sms, otp, pin, hwk, swk, user, mfa) or "idporten" (Minid-OTC,
+    # Minid-TOTP, Minid-WEBAUTHN, Minid-PIN).
     amr_profile: str = "rfc8176"
     # Second factors offered, in this order; each name is a module idp/mfa/<name>.py and a config section.
     factors: tuple[str, ...] = ("sms", "totp", "webauthn", "pin")
