@@ -478,3 +478,15 @@ def test_hostile_answers_to_the_passwordless_login(app, citizen, enrolled):
         assert "That passkey was not accepted" in page or "No passkey was used" in page, answer[:60]
     # Audited without an account: the answer named none.
     assert {(e.outcome, e.citizen_id) for e in _events("login.passkey")} == {("wrong", None)}
+
+
+def test_relying_party_from_the_issuer_and_settings_checked():
+    from idp.config import ConfigError, WebauthnConfig
+    from idp.mfa.webauthn import WebauthnFactor
+
+    factor = WebauthnFactor(WebauthnConfig(), issuer="https://login.example.no:8443/idp", rp_name="ID")
+    assert (factor.rp_id, factor.origin) == ("login.example.no", "https://login.example.no:8443")
+    with pytest.raises(ConfigError, match="webauthn.user_verification"):
+        WebauthnFactor(WebauthnConfig(user_verification="always"), issuer="https://id.example", rp_name="ID")
+    with pytest.raises(ConfigError, match="webauthn.attestation"):
+        WebauthnFactor(WebauthnConfig(attestation="direct"), issuer="https://id.example", rp_name="ID")
