@@ -69,6 +69,8 @@
     }
     withoutScript.hidden = true;
     button.hidden = false;
+    // Back to this page after the answer was sent: the button works again.
+    window.addEventListener("pageshow", function () { button.disabled = false; });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       status.textContent = "";
