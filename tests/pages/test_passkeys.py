@@ -248,3 +248,21 @@ def test_without_javascript_the_pages_say_why(site, browser, shots):
         assert page.locator("input[name=code]").is_visible()
     finally:
         context.close()
+
+
+def test_no_passkey_on_this_device(site, browser, shots):
+    """The authenticator has no passkey for this site: the browser refuses, the page says so, nothing is sent."""
+    context = _context(browser, site)
+    page = context.new_page()
+    _authenticator(context, page)
+    try:
+        page.goto(site.authorize_url())
+        page.locator("form[data-webauthn=get] button").click()
+        status = page.locator("[data-webauthn-status]")
+        status.wait_for(state="visible")
+        assert status.inner_text() == "Ingen passnøkkel ble brukt. Prøv igjen, eller bruk en annen innloggingsmetode."
+        assert page.url.startswith(site.url + "/login?")
+        assert page.locator("form[data-webauthn=get] button").is_enabled()  # the citizen may try again
+        page.screenshot(path=str(shots / "passkeys-login-no-passkey.png"), full_page=True)
+    finally:
+        context.close()
