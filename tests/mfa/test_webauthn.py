@@ -16,7 +16,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from idp.extensions import db
 from idp.mfa.enrolment import enrol, enrolment
-from idp.models import AuditEvent, Passkey
+from idp.models import AuditEvent, CitizenStatus, Passkey
 from tests.conftest import add_citizen, make_config
 from tests.mfa.authenticator import SoftAuthenticator
 from tests.mfa.flows import (
@@ -490,3 +490,15 @@ def test_relying_party_from_the_issuer_and_settings_checked():
         WebauthnFactor(WebauthnConfig(user_verification="always"), issuer="https://id.example", rp_name="ID")
     with pytest.raises(ConfigError, match="webauthn.attestation"):
         WebauthnFactor(WebauthnConfig(attestation="direct"), issuer="https://id.example", rp_name="ID")
+
+
+def test_a_locked_account_is_told_only_after_a_right_passkey(app, citizen, enrolled):
+    _client, authenticator = enrolled
+    citizen.status = CitizenStatus.locked
+    db.session.commit()
+    client = app.test_client()
+    wrong, _tx = _passwordless(client, lambda o: authenticator.get(o, user_verified=False))
+    assert client.get(wrong.location).status_code == 400  # as any refused passkey: nothing about the lock
+    right, _tx = _passwordless(client, authenticator.get)
+    assert client.get(right.location).status_code == 403
+    assert [e.outcome for e in _events("login.passkey")] == ["wrong", "locked"]
