@@ -458,7 +458,7 @@ def factors_remove(pid: str, name: str) -> None:
     if enrolment(citizen, name) is None:
         raise Failure(f"{mask_pid(citizen.pid)} has no {name} factor")
     factor = current_app.extensions["idp.chain"].factors.get(name)
-    # Through the factor where it is configured: what it keeps beside the row (the app's devices) goes too.
+    # Through the factor where it is configured: what it keeps beside the row (devices, passkeys) goes too.
     factor.remove(citizen) if factor is not None else remove(citizen, name)
     audit.record("factor.removed", outcome="success", citizen=citizen, factor=name, by="cli")
     db.session.commit()

@@ -129,10 +129,11 @@ class AssuranceConfig:
     # false (MinID): every login needs a second factor. true: a citizen with no
     # usable second factor may log in with the password alone when that meets the request.
     password_only: bool = False
-    # amr vocabulary: "rfc8176" (pwd, sms, otp, pin, mfa) or "idporten" (Minid-OTC, Minid-TOTP, Minid-PIN).
+    # amr vocabulary: "rfc8176" (pwd, sms, otp, pin, hwk, swk, user, mfa) or "idporten" (Minid-OTC,
+    # Minid-TOTP, Minid-APP, Minid-WEBAUTHN, Minid-PIN).
     amr_profile: str = "rfc8176"
     # Second factors offered, in this order; each name is a module idp/mfa/<name>.py and a config section.
-    factors: tuple[str, ...] = ("sms", "totp", "app", "pin")
+    factors: tuple[str, ...] = ("sms", "totp", "app", "webauthn", "pin")
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,25 @@ class AppConfig(FactorConfig):
     # Web Push (RFC 8030) with VAPID (RFC 8292): the application server's P-256 key (a PEM file) and contact.
     vapid_private_key: str = ""
     vapid_subject: str = "mailto:admin@localhost"
+
+
+@dataclass(frozen=True)
+class PasswordlessConfig(FactorConfig):
+    """A factor that may also be the whole login, without the password (a passkey with user verification)."""
+
+    passwordless: bool = False
+    passwordless_level: str = "idporten-loa-substantial"
+
+
+@dataclass(frozen=True)
+class WebauthnConfig(PasswordlessConfig):
+    # A new challenge (options for the browser) is good this long, and used once.
+    challenge_seconds: int = 300
+    # Whether the authenticator checks the citizen (PIN, fingerprint): required | preferred | discouraged.
+    # A passwordless login always requires it.
+    user_verification: str = "preferred"
+    # Only "none": we trust no vendor's attestation, so we ask for none (the AAGUID is still kept).
+    attestation: str = "none"
 
 
 @dataclass(frozen=True)
@@ -335,6 +355,7 @@ class Config:
     totp: TotpConfig = field(default_factory=TotpConfig)
     app: AppConfig = field(default_factory=AppConfig)
     pin: PinConfig = field(default_factory=PinConfig)
+    webauthn: WebauthnConfig = field(default_factory=WebauthnConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)

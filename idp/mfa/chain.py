@@ -1,5 +1,8 @@
 """The chain: after the password, one second factor the policy allows now, run one step at a time.
 
+Where the policy allows it, a login may instead be one factor alone (a passkey with
+user verification, no password): :meth:`Chain.alone` says what such a login reached.
+
 The login pages keep the chain's progress in the login transaction's
 ``step`` dict (``citizen_id``, ``factor``, ``state``, ``challenge``); the
 chain reads and updates it and returns what the pages should do next. It
@@ -79,6 +82,16 @@ class Chain:
             list(password.AMR), [earned.get(name) or self.factors[name].amr_values for name in used]
         )
         return acr, amr
+
+    def alone(
+        self, citizen: Citizen, requirement: Requirement, factor: Factor, amr: dict[str, list[str]], at: datetime
+    ) -> Next:
+        """A login whose first and only step was ``factor``, which earned ``amr``: "done" when the policy lets it
+        meet ``requirement``, else "unmet" (the citizen logs in with the password and a second factor instead)."""
+        acr = self.policy.reached_alone(factor.name, requirement, at, activated=citizen.activated)
+        if acr is None:
+            return Next("unmet")
+        return Next("done", acr=acr, amr=self.policy.combine_amr([], [amr]))
 
     def next(self, citizen: Citizen, requirement: Requirement, step: dict, at: datetime) -> Next:
         options = self.options(citizen, requirement, at)

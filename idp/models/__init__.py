@@ -7,6 +7,7 @@ from idp.models.factor import ActivationLetter, EnrolledFactor, PinCode
 from idp.models.guardianship import Mandate
 from idp.models.notice import NoticeSent
 from idp.models.oauth import AuthorizationCode, Client, Token
+from idp.models.passkey import Passkey
 from idp.models.population import RegisteredPerson
 from idp.models.session import LoginSession, SessionClient
 from idp.models.state import ShortLivedState
@@ -26,6 +27,7 @@ __all__ = [
     "LoginSession",
     "Mandate",
     "NoticeSent",
+    "Passkey",
     "SessionClient",
     "ShortLivedState",
     "Token",

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from idp.config import Config, ConfigError, FactorConfig
+from idp.config import Config, ConfigError, FactorConfig, PasswordlessConfig
 from idp.policy.levels import Levels
 from idp.policy.requirement import Requirement
 
@@ -35,6 +35,8 @@ class FactorRule:
     enrol_until: date | None = None
     accept_from: date | None = None
     accept_until: date | None = None
+    # The level the factor reaches as the whole login, without the password; None: it may not be one.
+    alone: str | None = None
 
     def accepted(self, at: datetime) -> bool:
         day = at.date()
@@ -69,11 +71,18 @@ class AssurancePolicy:
                 enrol_until=_date(section.enrol_until, f"{name}.enrol_until"),
                 accept_from=_date(section.accept_from, f"{name}.accept_from"),
                 accept_until=_date(section.accept_until, f"{name}.accept_until"),
+                alone=section.passwordless_level
+                if isinstance(section, PasswordlessConfig) and section.passwordless
+                else None,
             )
-        for name, level in [
-            ("assurance.password_level", self.password_level),
-            ("ordering.unactivated_level", self.unactivated_level),
-        ] + [(f"{rule.name}.level", rule.level) for rule in self.rules.values()]:
+        for name, level in (
+            [
+                ("assurance.password_level", self.password_level),
+                ("ordering.unactivated_level", self.unactivated_level),
+            ]
+            + [(f"{rule.name}.level", rule.level) for rule in self.rules.values()]
+            + [(f"{rule.name}.passwordless_level", rule.alone) for rule in self.rules.values() if rule.alone]
+        ):
             if not levels.known(level):
                 raise ConfigError(f"{name} = {level!r} is not one of assurance.levels")
 
@@ -105,12 +114,26 @@ class AssurancePolicy:
         level = max([self.password_level, *(self.rules[name].level for name in factors)], key=self.levels.rank)
         return min(level, self.ceiling(activated=activated), key=self.levels.rank)
 
+    def may_be_alone(self, name: str, at: datetime) -> bool:
+        """Whether factor ``name`` may be a whole login now (a passkey with user verification, no password)."""
+        rule = self.rules.get(name)
+        return rule is not None and rule.alone is not None and rule.accepted(at)
+
+    def reached_alone(self, name: str, requirement: Requirement, at: datetime, *, activated: bool) -> str | None:
+        """The level a login of factor ``name`` alone reaches, up to the ceiling, when that meets ``requirement``."""
+        if not self.may_be_alone(name, at):
+            return None
+        level = min(self.rules[name].alone, self.ceiling(activated=activated), key=self.levels.rank)
+        return level if self.levels.at_least(level, requirement.min_acr) else None
+
     def highest_reachable(self, at: datetime) -> str:
         """The highest level a login can reach from ``at`` on: the password's, or that of a factor not retired.
 
         A factor accepted only from a later day counts: discovery, built once at start, must not miss it.
         """
-        levels = [rule.level for rule in self.rules.values() if not rule.retired(at)]
+        levels = [
+            level for rule in self.rules.values() if not rule.retired(at) for level in (rule.level, rule.alone) if level
+        ]
         return max([self.password_level, *levels], key=self.levels.rank)
 
     def reachable(self, at: datetime) -> tuple[str, ...]:
@@ -136,6 +159,8 @@ class AssurancePolicy:
         RFC 8176 lists every method and adds ``mfa`` when more than one was
         used. ID-porten names only the second factor (Minid-OTC ...); with no
         second factor, which ID-porten never has, the RFC 8176 ``pwd`` stands.
+        A login of one factor alone passes no password values: a passkey with
+        user verification (``hwk``/``swk`` and ``user``) is itself two methods.
         """
         if not factor_amr:
             return list(password_amr)

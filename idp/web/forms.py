@@ -6,6 +6,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import accounts
+from idp.mfa.webauthn import MAX_ANSWER
 from idp.web import notices
 
 
@@ -113,3 +114,23 @@ def number_and_password_errors(form: FlaskForm) -> dict[str, dict] | None:
     if "code" in form and not form.code.data:
         errors["code"] = notices.notice("activation_code_missing")
     return errors or None
+
+
+class PasskeyNameForm(FlaskForm):
+    """What the citizen calls a passkey: when adding one, and when renaming it."""
+
+    nickname = StringField(
+        _l("Name of the passkey"),
+        validators=[DataRequired(), Length(max=64)],
+        render_kw={"autocomplete": "off", "maxlength": 64},
+    )
+
+
+class PasskeyAnswerForm(FlaskForm):
+    """The browser's new passkey as JSON, put in the hidden field by webauthn.js."""
+
+    credential = HiddenField(validators=[DataRequired(), Length(max=MAX_ANSWER)])
+
+
+class PasskeyRemoveForm(FlaskForm):
+    confirm = HiddenField()

@@ -6,7 +6,7 @@ audited and counted against the account's and the IP's limits.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,9 +17,9 @@ from idp.clock import now
 from idp.errors import error_page, login_expired_page, wait_message
 from idp.extensions import db
 from idp.mfa import enrolment as rows
-from idp.mfa import password
+from idp.mfa import password, webauthn
 from idp.mfa.chain import Chain, Next
-from idp.mfa.factor import Factor, TryLater
+from idp.mfa.factor import Factor, Outcome, TryLater
 from idp.mfa.gateways.sms import GatewayError
 from idp.models import Citizen, CitizenStatus
 from idp.policy.limits import Attempt
@@ -111,7 +111,7 @@ def form_expired(_error: CSRFError):
     tx = _load_tx()
     if tx is None:
         return login_expired_page()
-    password_page = request.endpoint == "login.submit_password"
+    password_page = request.endpoint in ("login.submit_password", "login.passkey")
     tx.step["password_errors" if password_page else "errors"] = {"form": notices.notice("expired_form")}
     return _again(tx, "login.start" if password_page else "login.step")
 
@@ -141,8 +141,17 @@ def start():
         form.pid.data = hint
     # Kept apart from the factor page's ("errors"): Back from one to the other shows each its own.
     errors = notices.worded(tx.step.get("password_errors"), now())
+    factor, options = _passkey_options(tx)
     # A page that says why the form it got was refused answers as that refusal did.
-    return render("login.html", tx, 400 if errors else 200, form=form, errors=errors)
+    return render(
+        "login.html",
+        tx,
+        400 if errors else 200,
+        form=form,
+        errors=errors,
+        passkey_options=options,
+        passkey_answer=factor.form_class(tx=tx.id) if factor else None,
+    )
 
 
 @bp.post("")
@@ -215,6 +224,89 @@ def _failed(attempt: Attempt, citizen: Citizen | None, pid: str | None, client_i
     return _wait(failure.wait_seconds, failure.scope) if failure.wait_seconds else None
 
 
+# ---------------------------------------------------------------- a passkey as the whole login
+def _passkey_factor() -> Factor | None:
+    """The passkey factor when the policy lets it be a whole login now (webauthn.passwordless), else None."""
+    factor = _chain().factors.get("webauthn")
+    if factor is None or not current_app.extensions["idp.policy"].may_be_alone(factor.name, now()):
+        return None
+    return factor
+
+
+def _passkey_options(tx: LoginTransaction) -> tuple[Factor | None, str | None]:
+    """The factor and the options for "Log in with a passkey", kept in the login while they are good (reloads)."""
+    factor = _passkey_factor()
+    if factor is None or tx.step.get("step_up"):
+        return None, None
+    state = tx.step.get("passkey") or {}
+    if not state.get("expires") or datetime.fromisoformat(state["expires"]) <= now():
+        state = {}
+        state["options"] = factor.passwordless_options(state)
+        tx.step["passkey"] = state
+        transactions.save(tx)
+        db.session.commit()
+    return factor, state["options"]
+
+
+@bp.post("/passkey")
+def passkey():
+    """A discoverable passkey with user verification instead of the number and password (and the second factor)."""
+    tx = _load_tx()
+    if tx is None:
+        return login_expired_page()
+    factor = _passkey_factor()
+    if factor is None:
+        return error_page(_("That way of logging in is not available"), _("Choose another one."))
+    form = factor.form_class()
+    # The options are answered once, whatever comes of it: a new page gets new ones.
+    state = tx.step.pop("passkey", None) or {}
+    if not form.validate_on_submit():
+        tx.step["password_errors"] = {"passkey": notices.notice("webauthn_missing")}
+        return _again(tx, "login.start")
+    credential = webauthn.parse_assertion(form.credential.data)
+    key = factor.identify(credential) if credential is not None else None
+    citizen = key.citizen if key is not None else None
+    pid = citizen.pid if citizen is not None else None
+    # An answer naming no passkey of ours counts against the network, like a number nobody has.
+    attempt = accounts.begin_check(pid, event="login.passkey", citizen=citizen, client_id=tx.client_id)
+    db.session.commit()
+    if not attempt.allowed:
+        tx.step["halt"] = _wait(attempt.wait_seconds, attempt.scope)
+        return _again(tx, "login.start")
+    with _store().deferred():
+        outcome = factor.verify_alone(key, state, credential) if key is not None else Outcome(False, "wrong")
+        refusal = outcome.reason
+        if outcome.ok and citizen.status != CitizenStatus.active:
+            # Told only after a right passkey, as after a right password; other states answer as a wrong one.
+            refusal = citizen.status.value
+            outcome = Outcome(False, "locked" if citizen.status == CitizenStatus.locked else "wrong")
+        audit.record(
+            "login.passkey",
+            outcome="success" if outcome.ok else refusal,
+            citizen=citizen,
+            pid=pid,
+            client_id=tx.client_id,
+        )
+        if outcome.reason == "locked":
+            accounts.passed(attempt)
+            tx.step["halt"] = {"page": "locked"}
+            return _again(tx, "login.start")
+        if not outcome.ok:
+            tx.step["halt"] = _failed(attempt, citizen, pid, tx.client_id)
+            tx.step["password_errors"] = {"passkey": notices.notice(_answer_notice(factor, outcome.reason))}
+            return _again(tx, "login.start")
+        accounts.passed(attempt)
+        if stopped(citizen, client_id=tx.client_id):
+            tx.step["halt"] = {"page": "operated_stopped"}
+            return _again(tx, "login.start")
+        following = _chain().alone(citizen, tx.requirement, factor, outcome.amr, now())
+        if following.kind != "done":
+            tx.step["password_errors"] = {"passkey": notices.notice("webauthn_not_enough")}
+            return _again(tx, "login.start")
+        tx.step = {**tx.step, "citizen_id": citizen.id, "step_up": False}
+        return _finish(tx, citizen, following, used=[])
+
+
 def _load_step() -> tuple[LoginTransaction | None, Citizen | None]:
     tx = _load_tx()
     citizen_id = tx.step.get("citizen_id") if tx else None
@@ -269,7 +361,10 @@ def step():
 def _start_factor(tx: LoginTransaction, citizen: Citizen, factor: Factor, *, again: bool) -> None:
     """Start ``factor`` (send a code, within the limits); what went wrong is kept at the code field."""
     errors = tx.step.setdefault("errors", {})
-    errors.pop("code", None)
+    if factor.sends_code:
+        # A new code is on its way: what was said of the last one no longer holds. A factor that sends
+        # nothing restarts after a refused answer (a passkey's challenge is spent), and the page says why.
+        errors.pop("code", None)
     refused = _start_refused(tx, citizen, factor, again=again)
     if refused is None:
         tx.step.pop("await_resend", None)

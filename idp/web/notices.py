@@ -46,6 +46,18 @@ MESSAGES: dict[str, Callable[[int], str]] = {
     "app_device_removed": lambda _s: _("The phone that answered has been removed from your profile."),
     "app_wrong": lambda _s: _("The answer from the app could not be verified."),
     "app_replay": lambda _s: _("That answer from the app has already been used."),
+    "webauthn_missing": lambda _s: _("No passkey was used. Passkeys need JavaScript in the browser."),
+    "webauthn_wrong": lambda _s: _("That passkey was not accepted. Try again, or use something else."),
+    "webauthn_expired": lambda _s: _("The page had been open too long. Try the passkey again."),
+    "webauthn_replay": lambda _s: _("That answer from the passkey has already been used. Try again."),
+    "webauthn_counter": lambda _s: _(
+        "That passkey may have been copied, so we cannot accept it. Use something else, and contact user support."
+    ),
+    "webauthn_not_enough": lambda _s: _(
+        "A passkey alone is not enough for this service. Log in with your national identity number and password."
+    ),
+    "webauthn_duplicate": lambda _s: _("That passkey is already set up."),
+    "nickname_missing": lambda _s: _("Give the passkey a name."),
     "code_or_number_wrong": lambda _s: _("The code is wrong or has expired."),
     "resend_wait": lambda s: ngettext(
         "You can ask for a new code in %(num)s second.", "You can ask for a new code in %(num)s seconds.", s

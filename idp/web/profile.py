@@ -39,6 +39,7 @@ from idp.mfa.factor import TryLater
 from idp.mfa.gateways.letter import NoAddress
 from idp.mfa.gateways.sms import GatewayError
 from idp.mfa.sms import normalise_phone
+from idp.mfa.webauthn import NotRegistered, WebauthnFactor, clean_nickname
 from idp.models import AuditEvent, Citizen, CitizenStatus, Client
 from idp.policy.requirement import Requirement
 from idp.sessions import current_session
@@ -48,6 +49,9 @@ from idp.web.forms import (
     ActivationOrderForm,
     AppDeviceForm,
     FactorForm,
+    PasskeyAnswerForm,
+    PasskeyNameForm,
+    PasskeyRemoveForm,
     PasswordChangeForm,
     PhoneForm,
     ProfileCodeForm,
@@ -138,6 +142,9 @@ DONE: dict[str, Callable[[str], str]] = {
     "preferred": lambda _a: _("Your choice is saved."),
     "app_device_removed": lambda name: _("%(device)s can no longer log in as you.", device=name),
     "password": lambda _a: _("Your password is changed."),
+    "passkey_on": lambda name: _("The passkey “%(name)s” is set up.", name=name),
+    "passkey_renamed": lambda name: _("The passkey is now called “%(name)s”.", name=name),
+    "passkey_removed": lambda name: _("The passkey “%(name)s” was removed.", name=name),
     "letter_sent": lambda _a: _("The activation letter is on its way to your registered address."),
     "letter_already": lambda day: _(
         "An activation letter was already sent to you. It is valid until %(date)s.",
@@ -192,6 +199,7 @@ FORM_PAGES = {
     "profile.activate_totp": "profile.activate_totp",
     "profile.app_code": "profile.app_devices",
     "profile.app_remove": "profile.app_devices",
+    "profile.passkey_new": "profile.passkey_new",
 }
 
 
@@ -230,6 +238,8 @@ def index():
         phone_form=PhoneForm(),
         factor_form=FactorForm(),
         password_form=PasswordChangeForm(),
+        passkeys=_webauthn().passkeys(citizen) if _webauthn() else [],
+        passkey_name_form=PasskeyNameForm(),
         message=message,
         errors=errors,
     ), _refusal_status(errors)
@@ -503,6 +513,138 @@ def app_remove():
     audit.record("profile.app_device_removed", outcome="success", citizen=g.citizen, device=wanted)
     _keep(done="app_device_removed", arg=name)
     return _back("profile.app_devices")
+# ---------------------------------------------------------------- passkeys
+def _webauthn() -> WebauthnFactor | None:
+    return _chain().factors.get("webauthn")
+
+
+def _passkey_pending() -> str:
+    return f"webauthn:{g.pending_key}"
+
+
+def _no_passkeys():
+    return error_page(_("Page not found"), _("Check the address."), status=404)
+
+
+@bp.route("/passkeys", methods=["POST"])
+@signed_in
+def passkey_add():
+    """Adding a passkey, first its name: then the page whose button has the browser make it."""
+    factor = _webauthn()
+    if factor is None:
+        return _no_passkeys()
+    if refused := _not_enrollable("webauthn"):
+        return refused
+    form = PasskeyNameForm()
+    nickname = clean_nickname(form.nickname.data or "") if form.validate_on_submit() else ""
+    if not nickname:
+        _keep(nickname=notices.notice("too_long" if "nickname" in form.errors else "nickname_missing"))
+        return _back(anchor="passkeys")
+    registration = factor.registration_options(g.citizen)
+    pending = {**registration.pending, "options": registration.options, "nickname": nickname}
+    _store().put(PENDING, _passkey_pending(), pending, ttl=current_app.config["IDP"].webauthn.challenge_seconds)
+    _keep()
+    return _back("profile.passkey_new")
+
+
+@bp.route("/passkeys/new", methods=["GET", "POST"])
+@signed_in
+def passkey_new():
+    """The page that makes the passkey (GET), and the check of what the browser made (POST, then a redirect)."""
+    factor = _webauthn()
+    if factor is None:
+        return _no_passkeys()
+    if refused := _not_enrollable("webauthn"):
+        return refused
+    if request.method == "GET":
+        pending = _store().get(PENDING, _passkey_pending())
+        if pending is None:
+            _keep(nickname=notices.notice("webauthn_expired"))
+            return redirect(url_for("profile.index", _anchor="passkeys"))
+        _message, errors = _kept()
+        page = render_template(
+            "profile/passkey_new.html",
+            nickname=pending["nickname"],
+            options=pending["options"],
+            form=PasskeyAnswerForm(),
+            errors=errors,
+        )
+        return page, 400 if errors else 200
+    form = PasskeyAnswerForm()
+    if not form.validate_on_submit():
+        _keep(form=notices.notice("webauthn_missing"))
+        return _back("profile.passkey_new")
+    # Taken: the challenge is answered once, whatever comes of it.
+    pending = _store().take(PENDING, _passkey_pending())
+    if pending is None:
+        _keep(nickname=notices.notice("webauthn_expired"))
+        return _back(anchor="passkeys")
+    try:
+        key = factor.register(g.citizen, pending, form.credential.data, nickname=pending["nickname"])
+    except NotRegistered as refused:
+        audit.record("profile.passkey_added", outcome=refused.reason, citizen=g.citizen)
+        _keep(nickname=notices.notice(f"webauthn_{refused.reason}"))
+        return _back(anchor="passkeys")
+    audit.record(
+        "profile.passkey_added",
+        outcome="success",
+        citizen=g.citizen,
+        factor="webauthn",
+        passkey=key.id,
+        aaguid=key.aaguid,
+        synced=key.backup_eligible,
+    )
+    _keep(done="passkey_on", arg=key.nickname)
+    return _back(anchor="passkeys")
+
+
+@bp.route("/passkeys/<int:passkey_id>", methods=["GET", "POST"])
+@signed_in
+def passkey_rename(passkey_id: int):
+    """One passkey's page: a new name for it (GET the form, POST the name, then a redirect)."""
+    factor = _webauthn()
+    key = factor.passkey(g.citizen, passkey_id) if factor else None
+    if key is None:  # gone, or another citizen's: as if there were none
+        return redirect(url_for("profile.index", _anchor="passkeys"))
+    form = PasskeyNameForm()
+    if request.method == "GET":
+        _message, errors = _kept()
+        if not errors:
+            form.nickname.data = key.nickname
+        return render_template("profile/passkey.html", key=key, form=form, errors=errors), 400 if errors else 200
+    nickname = clean_nickname(form.nickname.data or "") if form.validate_on_submit() else ""
+    if not nickname:
+        _keep(nickname=notices.notice("too_long" if "nickname" in form.errors else "nickname_missing"))
+        return _back("profile.passkey_rename", passkey_id=key.id)
+    factor.rename(g.citizen, key.id, nickname)
+    audit.record("profile.passkey_renamed", outcome="success", citizen=g.citizen, passkey=key.id)
+    _keep(done="passkey_renamed", arg=key.nickname)
+    return _back(anchor="passkeys")
+
+
+@bp.route("/passkeys/<int:passkey_id>/remove", methods=["GET", "POST"])
+@signed_in
+def passkey_remove(passkey_id: int):
+    """Remove one passkey, after the citizen confirmed it (warned when it is the last strong way in)."""
+    factor = _webauthn()
+    key = factor.passkey(g.citizen, passkey_id) if factor else None
+    if key is None:
+        return redirect(url_for("profile.index", _anchor="passkeys"))
+    form = PasskeyRemoveForm()
+    if request.method == "GET":
+        levels = current_app.extensions["idp.levels"].order
+        last = len(factor.passkeys(g.citizen)) == 1 and _reaches(
+            _chain().enrolled(g.citizen), levels[min(1, len(levels) - 1)]
+        ) == [factor.name]
+        return render_template(
+            "profile/confirm_remove_passkey.html", key=key, form=PasskeyRemoveForm(confirm="yes"), last=last
+        )
+    if not form.validate_on_submit() or form.confirm.data != "yes":
+        return _back("profile.passkey_remove", passkey_id=key.id)
+    factor.remove_passkey(g.citizen, key.id)
+    audit.record("profile.passkey_removed", outcome="success", citizen=g.citizen, passkey=key.id)
+    _keep(done="passkey_removed", arg=key.nickname)
+    return _back(anchor="passkeys")
 
 
 # ---------------------------------------------------------------- removing, preferring

@@ -109,6 +109,9 @@ class Site:
         self.env = base_env(
             data,
             IDP_ASSURANCE_PASSWORD_ONLY="false",
+            # The first login page offers "Log in with a passkey"; tests/pages/test_passkeys.py sweeps the pages
+            # of a passkey registered and used (WebAuthn needs a domain name, this site is on 127.0.0.1).
+            IDP_WEBAUTHN_PASSWORDLESS="true",
             # Every pass sends codes to one citizen from 127.0.0.1; the limits per network and per
             # account are tested in tests/mfa and tests/policy.
             IDP_LIMITS_IP_CODES_SENT="100000",
@@ -339,6 +342,9 @@ def test_every_hosted_page(site, browser, shots, locale, scheme):
             ("profile-confirm-phone", lambda: (page.goto(site.url + "/profile"),
                                                page.fill("input[name=phone]", "91234568"),
                                                _click(page, "form[action$='/profile/phone'] button"))),
+            ("profile-passkey-new", lambda: (page.goto(site.url + "/profile"),
+                                             page.fill("input[name=nickname]", "Telefon"),
+                                             _click(page, "form[action$='/profile/passkeys'] button"))),
             ("profile-confirm-remove", lambda: (page.goto(site.url + "/profile"),
                                                 _click(page, "form[action$='/profile/remove'] button"))),
             ("logout-confirm", lambda: page.goto(site.url + "/logout")),

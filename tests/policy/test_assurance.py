@@ -142,3 +142,36 @@ def test_voluntary_acr_values_are_capped_at_the_highest_reachable_level_and_esse
         ).min_acr
         == HIGH
     )
+
+
+WEBAUTHN = {"rfc8176": ["hwk", "user"], "idporten": ["Minid-WEBAUTHN"]}
+
+
+def test_a_passkey_alone_only_where_config_allows():
+    assert not policy().may_be_alone("webauthn", at("2026-12-01"))  # passwordless is off by default
+    assert policy().reached_alone("webauthn", Requirement(LOW), at("2026-12-01"), activated=True) is None
+    rules = policy(webauthn={"passwordless": True, "passwordless_level": SUBSTANTIAL})
+    now = at("2026-12-01")
+    assert rules.may_be_alone("webauthn", now) and not rules.may_be_alone("sms", now)
+    assert rules.reached_alone("webauthn", Requirement(SUBSTANTIAL), now, activated=True) == SUBSTANTIAL
+    assert rules.reached_alone("webauthn", Requirement(HIGH), now, activated=True) is None
+    # An ordered account not yet activated stays at its ceiling, with a passkey as with a password.
+    assert rules.reached_alone("webauthn", Requirement(LOW), now, activated=False) == LOW
+    assert rules.reached_alone("webauthn", Requirement(SUBSTANTIAL), now, activated=False) is None
+    # A retired factor is no whole login either.
+    retired = policy(webauthn={"passwordless": True, "accept_until": "2026-01-01"})
+    assert not retired.may_be_alone("webauthn", now)
+
+
+def test_passwordless_level_must_be_a_level():
+    with pytest.raises(ConfigError, match="webauthn.passwordless_level"):
+        policy(webauthn={"passwordless": True, "passwordless_level": "gold"})
+
+
+def test_amr_of_a_passkey():
+    rfc, idporten = policy(), policy(assurance={"amr_profile": "idporten"})
+    # As the second factor, and alone: a passkey with user verification is two methods on its own.
+    assert rfc.combine_amr(PWD, [WEBAUTHN]) == ["pwd", "hwk", "user", "mfa"]
+    assert rfc.combine_amr([], [WEBAUTHN]) == ["hwk", "user", "mfa"]
+    assert idporten.combine_amr([], [WEBAUTHN]) == ["Minid-WEBAUTHN"]
+    assert policy(webauthn={"passwordless": True, "passwordless_level": HIGH}).reachable(at("2026-12-01"))[-1] == HIGH
