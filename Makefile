@@ -19,6 +19,9 @@ translations: $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -d idp/translations >/dev/null
 
 run: $(STAMP) translations
+	# localhost, not 127.0.0.1: WebAuthn takes no IP address as relying party ID, and http is a
+	# secure context only on localhost, so passkeys work in the demo.
+	IDP_SERVER_ISSUER=$${IDP_SERVER_ISSUER:-http://localhost:5000} IDP_WEBAUTHN_PASSWORDLESS=true \
 	IDP_SERVER_SECURE_COOKIES=false IDP_CITIZENS_ALLOW_SYNTHETIC_PIDS=true IDP_FETCH_ALLOW_NETWORKS=127.0.0.0/8,::1/128 \
 	IDP_BRANDING_NAME=Demo-ID IDP_BRANDING_SUPPORT_EMAIL=brukerstotte@id.example \
 	IDP_BRANDING_SUPPORT_PHONE="+47 800 00 000" IDP_BRANDING_SUPPORT_HOURS="08:00–15:30" \
