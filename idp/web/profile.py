@@ -489,13 +489,13 @@ def change_password():
     attempt = accounts.begin_check(g.citizen.pid, event="profile.password", citizen=g.citizen)
     db.session.commit()
     if not attempt.allowed:
-        _keep(current=_wait_notice(attempt.wait_seconds, attempt.scope))
+        _keep(current=notices.wait_notice(attempt.wait_seconds, attempt.scope))
         return _back(anchor="password")
     if not password.verify_password(hasher, g.citizen.password_hash, form.current.data):
         audit.record("profile.password", outcome="failure", citizen=g.citizen)
         failure = accounts.failed(attempt, citizen=g.citizen)
         if failure.wait_seconds:
-            _keep(current=_wait_notice(failure.wait_seconds, failure.scope))
+            _keep(current=notices.wait_notice(failure.wait_seconds, failure.scope))
         else:
             _keep(current=notices.notice("current_wrong"))
         return _back(anchor="password")
@@ -510,10 +510,6 @@ def change_password():
     audit.record("profile.password", outcome="success", citizen=g.citizen)
     _keep(done="password")
     return _back()
-
-
-def _wait_notice(seconds: int, scope: str) -> dict:
-    return notices.notice("wait_network" if scope == "network" else "wait", until=now() + timedelta(seconds=seconds))
 
 
 # ---------------------------------------------------------------- activation letter
@@ -539,7 +535,7 @@ def activation():
     attempt = accounts.begin_check(pid, event="activation.order", citizen=citizen)
     db.session.commit()
     if not attempt.allowed:
-        _keep(form=_wait_notice(attempt.wait_seconds, attempt.scope))
+        _keep(form=notices.wait_notice(attempt.wait_seconds, attempt.scope))
     elif _password_right(citizen, form.password.data):
         accounts.passed(attempt)
         _order_letter(citizen)
@@ -547,7 +543,7 @@ def activation():
         audit.record("activation.order", outcome="failure", citizen=citizen, pid=pid)
         failure = accounts.failed(attempt, citizen=citizen, pid=pid)
         if failure.wait_seconds:
-            _keep(form=_wait_notice(failure.wait_seconds, failure.scope))
+            _keep(form=notices.wait_notice(failure.wait_seconds, failure.scope))
         else:
             _keep(form=notices.notice("wrong_password"))
     return _back("profile.activation")
@@ -601,7 +597,7 @@ def activate():
     attempt = accounts.begin_check(pid, event="activation.use", citizen=citizen)
     db.session.commit()
     if not attempt.allowed:
-        _keep(form=_wait_notice(attempt.wait_seconds, attempt.scope))
+        _keep(form=notices.wait_notice(attempt.wait_seconds, attempt.scope))
         return _back("profile.activate")
     # The code is spent in one statement: of two requests racing with it, only one gets a grant.
     if _password_right(citizen, form.password.data) and activation_letters.spend_letter(citizen, form.code.data):
@@ -616,7 +612,7 @@ def activate():
     audit.record("activation.use", outcome="failure", citizen=citizen, pid=pid)
     failure = accounts.failed(attempt, citizen=citizen, pid=pid)
     if failure.wait_seconds:
-        _keep(form=_wait_notice(failure.wait_seconds, failure.scope))
+        _keep(form=notices.wait_notice(failure.wait_seconds, failure.scope))
     else:
         _keep(form=notices.notice("wrong_activation"))
     return _back("profile.activate")
