@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade as migrate_upgrade
 
@@ -516,6 +516,7 @@ def _client_json(client: Client) -> dict:
         "request_uris": client.request_uris,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "sector_identifier_uri": client.sector_identifier_uri,
+        "authorization_details_types": (client.extra_metadata or {}).get("authorization_details_types", []),
     }
 
 
@@ -559,6 +560,19 @@ def _metadata_options(command: Callable) -> Callable:
         ),
         click.option("--require-par/--no-require-par", default=None, help="Accept only pushed authorization requests."),
         click.option("--sector-identifier-uri", help="JSON list of redirect URIs sharing one pairwise sector."),
+        click.option(
+            "--authorization-details-type",
+            "authorization_details_types",
+            multiple=True,
+            help="A Rich Authorization Requests type the client may ask for (RFC 9396), such as idporten:fullmakt.",
+        ),
+        click.option(
+            "--no-authorization-details-types",
+            "no_authorization_details_types",
+            is_flag=True,
+            default=None,
+            help="The client may ask for no authorization_details type.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -582,6 +596,7 @@ _METADATA_NAMES = {
     "request_object_alg": "request_object_signing_alg",
     "require_par": "require_pushed_authorization_requests",
     "sector_identifier_uri": "sector_identifier_uri",
+    "authorization_details_types": "authorization_details_types",
 }
 
 
@@ -597,6 +612,14 @@ def _metadata(options: dict) -> dict:
             data["jwks"] = json.load(options["jwks_file"])
         except json.JSONDecodeError as exc:
             raise Failure(f"--jwks: not JSON: {exc}") from None
+    types = data.get("authorization_details_types", [])
+    if types and options.get("no_authorization_details_types"):
+        raise Failure("--authorization-details-type and --no-authorization-details-types contradict each other")
+    supported = current_app.config["IDP"].representation.authorization_details_type
+    if unknown := sorted(set(types) - {supported}):
+        raise Failure(f"unknown authorization_details type {unknown[0]!r}: this provider supports {supported!r}")
+    if options.get("no_authorization_details_types"):
+        data["authorization_details_types"] = None  # a key set to null removes the setting
     return data
 
 
