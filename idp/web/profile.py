@@ -26,7 +26,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from idp import accounts, audit, transactions
+from idp import accounts, audit, ordering, transactions
 from idp.clock import now
 from idp.errors import error_page
 from idp.extensions import db
@@ -602,6 +602,8 @@ def activate():
     # The code is spent in one statement: of two requests racing with it, only one gets a grant.
     if _password_right(citizen, form.password.data) and activation_letters.spend_letter(citizen, form.code.data):
         accounts.passed(attempt)
+        # The letter went to the registered address: that activates an ordered account, as at /order/activate.
+        ordering.activate(citizen, by="letter")
         grant = secrets.token_urlsafe(24)
         _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
         # In the signed, HttpOnly session cookie, never in a URL: it lets its holder set up a factor.
