@@ -126,6 +126,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.web.info import bp as info_bp
     from idp.web.info import check_branding
     from idp.web.login import bp as login_bp
+    from idp.web.operating import bp as operating_bp
     from idp.web.order import bp as order_bp
     from idp.web.outcome import forget_on_post
     from idp.web.pages import bp as pages_bp
@@ -140,6 +141,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(info_bp)
     check_branding(config)
     app.register_blueprint(profile_bp)
+    app.register_blueprint(operating_bp)
     app.register_blueprint(order_bp)
     app.register_blueprint(forgot_bp)
     app.before_request(forget_on_post)

@@ -1009,8 +1009,7 @@ def guardians_revoke(reference: str) -> None:
 @_friendly
 def guardians_operate(reference: str, phone: str) -> None:
     """Let the guardian of a mandate in force operate the ward's own account, with SMS to the guardian's phone."""
-    from idp import audit
-    from idp.mfa.enrolment import enrol, set_preferred
+    from idp.guardianship import operated
     from idp.mfa.sms import normalise_phone
 
     mandate = _register().find(reference)
@@ -1023,18 +1022,7 @@ def guardians_operate(reference: str, phone: str) -> None:
         raise Failure(f"the ward {mask_pid(mandate.ward_pid)} has no account; add it with idp users add")
     if ward.operated_under == reference:
         raise Failure(f"{mask_pid(ward.pid)} is operated under {reference} already")
-    ward.operated_under = reference
-    # The account's second factor is the guardian's phone; the app is personal and is not set up for a ward.
-    enrol(ward, "sms", phone=normalise_phone(phone))
-    set_preferred(ward, "sms")
-    audit.record(
-        "guardianship.operated",
-        outcome="success",
-        citizen=ward,
-        guardian=mask_pid(mandate.guardian_pid),
-        mandate=reference,
-        by="cli",
-    )
+    operated.start(ward, mandate, phone=normalise_phone(phone), by="cli")
     db.session.commit()
     click.echo(f"{mask_pid(ward.pid)} is operated by {mask_pid(mandate.guardian_pid)} under {reference}")
 

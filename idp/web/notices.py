@@ -96,6 +96,9 @@ MESSAGES: dict[str, Callable[[int], str]] = {
     "choose_way": lambda _s: _("Choose one of the ways below."),
     "code_on_its_way": lambda _s: _("A new code is on its way."),
     "wrong_letter_code": lambda _s: _("The national identity number or the activation code is wrong."),
+    "not_operable": lambda _s: _(
+        "That account cannot be operated by you now. Check the list of the accounts you operate below."
+    ),
     # A new password the citizen chooses (idp/web/new_password.py)
     "choose_password": lambda _s: _("Choose a password."),
     "password_control": lambda _s: _("The password has characters that cannot be typed, such as control characters."),

@@ -30,6 +30,7 @@ from idp import accounts, audit, ordering, transactions
 from idp.clock import now
 from idp.errors import error_page
 from idp.extensions import db
+from idp.guardianship import operated
 from idp.mfa import activation as activation_letters
 from idp.mfa import enrolment as rows
 from idp.mfa import password
@@ -45,6 +46,7 @@ from idp.web.forms import (
     ActivationForm,
     ActivationOrderForm,
     FactorForm,
+    OperateForm,
     PasswordChangeForm,
     PhoneForm,
     ProfileCodeForm,
@@ -135,6 +137,9 @@ DONE: dict[str, Callable[[str], str]] = {
     "preferred": lambda _a: _("Your choice is saved."),
     "password": lambda _a: _("Your password is changed."),
     "letter_sent": lambda _a: _("The activation letter is on its way to your registered address."),
+    "operating": lambda name: _(
+        "You now operate the account of %(name)s. Its codes come by SMS to your phone.", name=name
+    ),
     "letter_already": lambda day: _(
         "An activation letter was already sent to you. It is valid until %(date)s.",
         date=format_date(date.fromisoformat(day), "long"),
@@ -224,6 +229,8 @@ def index():
         phone_form=PhoneForm(),
         factor_form=FactorForm(),
         password_form=PasswordChangeForm(),
+        operating=operated.overview(citizen, current_app.extensions["idp.guardianship"], now().date()),
+        operate_form=OperateForm(),
         message=message,
         errors=errors,
     ), _refusal_status(errors)
@@ -261,8 +268,12 @@ def _not_enrollable(name: str):
     return error_page(_("That way of logging in is not available"), _("Choose another one."), status=403)
 
 
-def _send_phone_code(citizen: Citizen, sms, number: str, *, key: str) -> dict | None:
-    """Send a code to confirm ``number``, within the limits: None when sent, else a notice saying why not."""
+def _send_phone_code(
+    citizen: Citizen, sms, number: str, *, key: str, text: Callable[[str], str] | None = None
+) -> dict | None:
+    """Send a code to confirm ``number``, within the limits: None when sent, else a notice saying why not.
+
+    ``text`` words the SMS around the code (default: confirming one's own mobile number)."""
     if not current_app.extensions["idp.policy"].enrollable("sms", now()):
         return notices.notice("not_enrollable")
     wait, scope = accounts.code_send_wait(citizen)
@@ -272,7 +283,7 @@ def _send_phone_code(citizen: Citizen, sms, number: str, *, key: str) -> dict | 
     if state.get("phone") != number:
         state = {"phone": number}
     try:
-        sms.send(number, state, text=lambda code: _("%(code)s is your code to confirm your mobile number.", code=code))
+        sms.send(number, state, text=text or _own_phone_text)
     except TryLater as later:
         if later.used_up:
             return notices.notice("sends_used")
@@ -282,6 +293,10 @@ def _send_phone_code(citizen: Citizen, sms, number: str, *, key: str) -> dict | 
     accounts.code_sent(citizen)
     _store().put(PENDING, f"sms:{key}", state, ttl=current_app.config["IDP"].sms.code_seconds)
     return None
+
+
+def _own_phone_text(code: str) -> str:
+    return _("%(code)s is your code to confirm your mobile number.", code=code)
 
 
 def _confirm_phone(citizen: Citizen, key: str) -> dict | None:
