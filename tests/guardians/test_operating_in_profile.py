@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from idp.extensions import db
 from idp.mfa.enrolment import enrol, enrolment
 from idp.models import AuditEvent, LoginSession, Mandate
-from idp.pid import mask_pid
+from idp.pid import generate_pid, mask_pid
 from tests.conftest import FakeClock, add_citizen, add_client, make_config
 from tests.mfa.flows import (
     EnglishClient,
@@ -88,6 +88,16 @@ def world(app, clock):
             )
         )
         wards[name] = ward
+    db.session.add(  # Liv has no account here: Vera can only represent her at a service
+        Mandate(
+            reference="VM-LIV",
+            guardian_pid=guardian.pid,
+            ward_pid=generate_pid(birth_date=date(1936, 4, 4), synthetic=True),
+            ward_name="Liv Utenkonto",
+            roles=["helse"],
+            valid_from=today - 30 * day,
+        )
+    )
     db.session.commit()
     return {"guardian": guardian, "other": other, "wards": wards}
 
@@ -131,6 +141,7 @@ def test_the_guardian_takes_on_the_wards_account_and_logs_in_with_it(app, world,
     assert "Siri Nordmann" in html and "has been revoked" in html and 'value="VM-SIRI"' not in html
     assert "applies from December 3, 2026" in html and 'value="VM-TOR"' not in html
     assert "Kari Nordmann" not in html and "VM-KARI" not in html
+    assert "Liv Utenkonto" in html and "no account of their own here" in html and 'value="VM-LIV"' not in html
 
     started = operate(http, html, "VM-OLA")
     assert started.status_code == 303 and started.location == "/profile/operate/confirm"
@@ -178,7 +189,18 @@ def confirm_without_page(http, code: str, html: str):
 
 @pytest.mark.parametrize(
     "reference",
-    ["VM-PER", "VM-SIRI", "VM-TOR", "VM-KARI", "VM-NONE", "", "VM-OLA\u202e", "x" * 5000, ["VM-OLA", "VM-KARI"]],
+    [
+        "VM-PER",
+        "VM-SIRI",
+        "VM-TOR",
+        "VM-KARI",
+        "VM-LIV",
+        "VM-NONE",
+        "",
+        "VM-OLA\u202e",
+        "x" * 5000,
+        ["VM-OLA", "VM-KARI"],
+    ],
 )
 def test_only_a_mandate_in_force_of_ones_own_can_be_used(app, world, outbox, reference):
     http = app.test_client()

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from idp.demo import DEMO_PASSWORD
@@ -142,6 +143,15 @@ class Site:
             self.citizens[name] = self._citizen(number, factors)
         idp(self.env, "users", "lock", self.citizens["locked"])
         self._guardianship(data)
+        self.citizens["unactivated"] = self._citizen(23, ["sms"])
+        # As an account ordered at /order whose activation letter is not used yet (no command makes one).
+        engine = sa.create_engine(self.env["IDP_DATABASE_URL"])
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE citizen SET activated = :no WHERE pid = :pid"),
+                {"no": False, "pid": self.citizens["unactivated"]},
+            )
+        engine.dispose()
         self.server = LiveServer(self.env)
         self.url = self.server.url
 
@@ -404,6 +414,7 @@ def test_every_hosted_page(site, browser, shots, locale, scheme):
             ("locked", lambda: (_start_login(page, site), _password(page, site.citizens["locked"]))),
             ("wait", lambda: _until_wait(page, site, site.citizens["wait"])),
             ("operated-stopped", lambda: _until_operated_stopped(page, site)),
+            ("unmet-unactivated", lambda: _until_unactivated(page, site)),
             ("represent", lambda: _until_chooser(page, site)),
             ("profile-guardian", lambda: _guardian_profile(page, site)),
             ("operate-confirm", lambda: _click(page, "form[action$='/profile/operate'] button")),
@@ -431,6 +442,13 @@ def _until_operated_stopped(page, site: Site) -> None:
     with page.expect_navigation() as navigation:
         page.locator("main form button.primary").first.click()
     assert navigation.value.status == 403
+
+
+def _until_unactivated(page, site: Site) -> None:
+    """An account awaiting its activation letter at a service that asks for substantial: the unmet page says so."""
+    page.goto(site.authorize_url(acr_values="idporten-loa-substantial"))
+    _password(page, site.citizens["unactivated"])
+    assert page.locator("main a[href$='/order/activate']").count() == 1
 
 
 def _until_chooser(page, site: Site) -> None:
