@@ -132,6 +132,8 @@ def create_rp(*, issuer: str, client_id: str, client_secret: str, scope: str) ->
             extra["acr_values"] = SUBSTANTIAL
         if request.args.get("prompt") == "login":
             extra["prompt"] = "login"
+        if request.args.get("for") == "ward":  # representation (RFC 9396): the provider asks who the citizen acts for
+            extra["authorization_details"] = json.dumps([{"type": "idporten:fullmakt", "permission_roles": ["helse"]}])
         return oauth.idp.authorize_redirect(url_for("callback", _external=True), **extra)
 
     @app.get("/callback")

@@ -26,6 +26,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ended_elsewhere": "Innloggingen din ble avsluttet hos ID.",
         "session": "sesjon",
         "language": "Språk",
+        "login_for": "Logg inn på vegne av en du er verge for",
     },
     "nn": {
         "intro": "Ei teneste som loggar deg inn hos ID med OpenID Connect (kodeflyt med PKCE).",
@@ -48,6 +49,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ended_elsewhere": "Innlogginga di vart avslutta hos ID.",
         "session": "økt",
         "language": "Språk",
+        "login_for": "Logg inn på vegner av ein du er verje for",
     },
     "en": {
         "intro": "A service that logs you in with ID using OpenID Connect (code flow with PKCE).",
@@ -70,5 +72,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "ended_elsewhere": "Your login was ended at ID.",
         "session": "session",
         "language": "Language",
+        "login_for": "Log in for someone you are the guardian of",
     },
 }

@@ -127,7 +127,9 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     from idp.web.info import bp as info_bp
     from idp.web.info import check_branding
     from idp.web.login import bp as login_bp
+    from idp.web.operating import bp as operating_bp
     from idp.web.order import bp as order_bp
+    from idp.web.outcome import forget_on_post
     from idp.web.pages import bp as pages_bp
     from idp.web.profile import bp as profile_bp
     from idp.web.representation import bp as representation_bp
@@ -140,8 +142,10 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(info_bp)
     check_branding(config)
     app.register_blueprint(profile_bp)
+    app.register_blueprint(operating_bp)
     app.register_blueprint(order_bp)
     app.register_blueprint(forgot_bp)
+    app.before_request(forget_on_post)
     app.register_blueprint(admin_api_bp)
     app.register_blueprint(app_api_bp)
     app.register_blueprint(representation_bp)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade as migrate_upgrade
 
@@ -521,6 +521,7 @@ def _client_json(client: Client) -> dict:
         "request_uris": client.request_uris,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "sector_identifier_uri": client.sector_identifier_uri,
+        "authorization_details_types": (client.extra_metadata or {}).get("authorization_details_types", []),
     }
 
 
@@ -564,6 +565,19 @@ def _metadata_options(command: Callable) -> Callable:
         ),
         click.option("--require-par/--no-require-par", default=None, help="Accept only pushed authorization requests."),
         click.option("--sector-identifier-uri", help="JSON list of redirect URIs sharing one pairwise sector."),
+        click.option(
+            "--authorization-details-type",
+            "authorization_details_types",
+            multiple=True,
+            help="A Rich Authorization Requests type the client may ask for (RFC 9396), such as idporten:fullmakt.",
+        ),
+        click.option(
+            "--no-authorization-details-types",
+            "no_authorization_details_types",
+            is_flag=True,
+            default=None,
+            help="The client may ask for no authorization_details type.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -587,6 +601,7 @@ _METADATA_NAMES = {
     "request_object_alg": "request_object_signing_alg",
     "require_par": "require_pushed_authorization_requests",
     "sector_identifier_uri": "sector_identifier_uri",
+    "authorization_details_types": "authorization_details_types",
 }
 
 
@@ -602,6 +617,14 @@ def _metadata(options: dict) -> dict:
             data["jwks"] = json.load(options["jwks_file"])
         except json.JSONDecodeError as exc:
             raise Failure(f"--jwks: not JSON: {exc}") from None
+    types = data.get("authorization_details_types", [])
+    if types and options.get("no_authorization_details_types"):
+        raise Failure("--authorization-details-type and --no-authorization-details-types contradict each other")
+    supported = current_app.config["IDP"].representation.authorization_details_type
+    if unknown := sorted(set(types) - {supported}):
+        raise Failure(f"unknown authorization_details type {unknown[0]!r}: this provider supports {supported!r}")
+    if options.get("no_authorization_details_types"):
+        data["authorization_details_types"] = None  # a key set to null removes the setting
     return data
 
 
@@ -996,8 +1019,7 @@ def guardians_revoke(reference: str) -> None:
 @_friendly
 def guardians_operate(reference: str, phone: str) -> None:
     """Let the guardian of a mandate in force operate the ward's own account, with SMS to the guardian's phone."""
-    from idp import audit
-    from idp.mfa.enrolment import enrol, set_preferred
+    from idp.guardianship import operated
     from idp.mfa.sms import normalise_phone
 
     mandate = _register().find(reference)
@@ -1010,18 +1032,7 @@ def guardians_operate(reference: str, phone: str) -> None:
         raise Failure(f"the ward {mask_pid(mandate.ward_pid)} has no account; add it with idp users add")
     if ward.operated_under == reference:
         raise Failure(f"{mask_pid(ward.pid)} is operated under {reference} already")
-    ward.operated_under = reference
-    # The account's second factor is the guardian's phone; the app is personal and is not set up for a ward.
-    enrol(ward, "sms", phone=normalise_phone(phone))
-    set_preferred(ward, "sms")
-    audit.record(
-        "guardianship.operated",
-        outcome="success",
-        citizen=ward,
-        guardian=mask_pid(mandate.guardian_pid),
-        mandate=reference,
-        by="cli",
-    )
+    operated.start(ward, mandate, phone=normalise_phone(phone), by="cli")
     db.session.commit()
     click.echo(f"{mask_pid(ward.pid)} is operated by {mask_pid(mandate.guardian_pid)} under {reference}")
 

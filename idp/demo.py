@@ -78,6 +78,61 @@ def _register(pids: list[str]) -> list[dict]:
     ]
 
 
+# A guardian's two kinds of ward (the first demo citizen is the guardian): given, family, birth date, mandate.
+OPERATED_WARD = ("Ragnhild", "Dahl", date(1931, 5, 8), "VM-DEMO-1")  # her own account, operated by the guardian
+REPRESENTED_WARD = ("Henrik", "Dahl", date(1934, 9, 17), "VM-DEMO-2")  # no account: represented at a service
+DEMO_ROLES = ("helse",)
+
+
+def _guardianship(client: Client, *, guardian: Citizen) -> dict:
+    """``guardian``'s two wards: one whose own account the guardian operates (SMS to the guardian's phone), one
+    the guardian represents at the demo service (RFC 9396 authorization_details, which the client may ask for)."""
+    from idp.guardianship import operated
+    from idp.guardianship.register import DatabaseRegister, MandateRecord
+
+    config = current_app.config["IDP"]
+    first_seed = len(CITIZENS) + len(UNORDERED)
+    wards = (OPERATED_WARD, REPRESENTED_WARD)
+    pids = _pids([born for _, _, born, _ in wards], first_seed=first_seed)
+    register = DatabaseRegister()
+    mandates = [
+        MandateRecord(
+            reference=reference,
+            guardian_pid=guardian.pid,
+            ward_pid=pid,
+            ward_name=f"{given} {family}",
+            roles=DEMO_ROLES,
+            valid_from=date(2020, 1, 1),
+        )
+        for pid, (given, family, _born, reference) in zip(pids, wards, strict=True)
+    ]
+    register.add_all([mandate for mandate in mandates if register.find(mandate.reference) is None])
+    given, family, _born, reference = OPERATED_WARD
+    ward = db.session.scalar(sa.select(Citizen).filter_by(pid=pids[0]))
+    if ward is None:
+        ward = Citizen(
+            pid=pids[0],
+            given_name=given,
+            family_name=family,
+            street_address="Storgata 1",
+            postal_code="0155",
+            locality="Oslo",
+            country="NO",
+            password_hash=hash_password(current_app.extensions["idp.hasher"], DEMO_PASSWORD),
+        )
+        db.session.add(ward)
+        db.session.flush()
+    if ward.operated_under != reference:
+        operated.start(ward, mandates[0], phone=guardian.phone, by="demo")
+    kind = config.representation.authorization_details_type
+    client.extra_metadata = {**(client.extra_metadata or {}), "authorization_details_types": [kind]}
+    return {
+        "guardian": {"pid": guardian.pid, "name": guardian.name},
+        "operated": {"pid": ward.pid, "name": ward.name, "password": DEMO_PASSWORD, "mandate": reference},
+        "represented": {"name": mandates[1].ward_name, "mandate": mandates[1].reference, "roles": list(DEMO_ROLES)},
+    }
+
+
 def _enrol_app_device(citizen: Citizen, key_file: Path) -> dict:
     """The device of an idp-app key file, enrolled in the app for ``citizen`` and offered first; its key file."""
     document = json.loads(key_file.read_text(encoding="utf-8"))
@@ -139,11 +194,13 @@ def load_demo_data(*, rp_url: str, app_key: Path | None = None) -> dict:
     client.token_endpoint_auth_method = "client_secret_basic"
     client.grant_types = ["authorization_code", "refresh_token"]
     client.scope = "openid profile email phone address pid offline_access"
+    guardianship = _guardianship(client, guardian=db.session.scalar(sa.select(Citizen).filter_by(pid=people[0]["pid"])))
     db.session.commit()
     return {
         "citizens": people,
         "app": app,
         "may_order": may_order,
+        "guardianship": guardianship,
         "client": {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, "redirect_uri": redirect_uri},
         "sms": {"gateway": config.sms.gateway, "outbox": str(config.path(config.sms.outbox))},
         "letters": {"gateway": config.letters.gateway, "outbox": str(config.path(config.letters.outbox))},

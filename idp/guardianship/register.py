@@ -1,7 +1,7 @@
 """The guardianship register: one small interface, and the embedded default on our database.
 
-The login asks only "which mandates of this guardian are in force on this day?"
-(``GuardianshipRegister``). An external register (HTTP, like the national
+The login asks "which mandates of this guardian are in force on this day?", and Min profil
+"which mandates does this guardian have?" (``GuardianshipRegister``). An external register (HTTP, like the national
 guardianship register) can answer that instead; support's add / list / revoke
 are the embedded register's own, and live on ``DatabaseRegister``.
 """
@@ -45,6 +45,10 @@ class GuardianshipRegister(Protocol):
 
     def find(self, reference: str) -> MandateRecord | None: ...
 
+    def mandates_of(self, guardian_pid: str) -> list[MandateRecord]:
+        """Every mandate of the guardian, in force or not: Min profil says why an ended one cannot be used."""
+        ...
+
 
 class DuplicateReference(ValueError):
     """A mandate with this reference is registered already."""
@@ -82,6 +86,9 @@ class DatabaseRegister:
     def find(self, reference: str) -> MandateRecord | None:
         row = db.session.scalar(sa.select(Mandate).filter_by(reference=reference))
         return None if row is None else _record(row)
+
+    def mandates_of(self, guardian_pid: str) -> list[MandateRecord]:
+        return self.all(guardian_pid)
 
     def add_all(self, records: list[MandateRecord]) -> None:
         """Add every record or none: a reference already registered raises before anything is written."""

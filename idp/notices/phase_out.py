@@ -3,9 +3,9 @@
 The dates come from the policy (the factor's ``enrol_until`` and ``accept_until``).
 A ward with a mandate in force in the guardianship register (a guardian-operated
 account's own mandate is one) is told through their guardian(s), in the guardian
-version of the letter; everyone else gets the plain version. Citizens have no
-language recorded yet, so every letter is in the default language
-(``i18n.default_locale``); ``compose`` takes any configured one.
+version of the letter; everyone else gets the plain version. Each letter is in its
+recipient's own language: the one they last logged in with (a login session's
+``locale``), else the default (``i18n.default_locale``).
 
 What was sent is recorded (``NoticeSent``), so a re-run sends only what is
 missing; every letter sent or not deliverable is audited.
@@ -26,7 +26,7 @@ from idp.config import Config
 from idp.extensions import db
 from idp.guardianship.register import DatabaseRegister, MandateRecord
 from idp.mfa.gateways.letter import LetterGateway, NoAddress
-from idp.models import Citizen, CitizenStatus, EnrolledFactor, NoticeSent
+from idp.models import Citizen, CitizenStatus, EnrolledFactor, LoginSession, NoticeSent
 from idp.notices.pdf import Notice, render
 from idp.pid import mask_pid
 from idp.policy.assurance import AssurancePolicy, FactorRule
@@ -241,13 +241,24 @@ def _guardian_words(mandate: MandateRecord, dates: list[str], ways: list[str], p
     return _("To guardians: %(name)s needs a new way to log in", name=ward), before, listed, after
 
 
+def language_of(citizen: Citizen, config: Config) -> str:
+    """The language ``citizen`` last logged in with, if it is still one of ours; else the default."""
+    last = db.session.scalar(
+        sa.select(LoginSession.locale)
+        .where(LoginSession.citizen_id == citizen.id, LoginSession.locale.is_not(None))
+        .order_by(LoginSession.auth_time.desc(), LoginSession.id.desc())
+        .limit(1)
+    )
+    return last if last in config.i18n.locales else config.i18n.default_locale
+
+
 def send(plan: Plan, gateway: LetterGateway, config: Config) -> int:
     """Send every planned letter, each recorded and audited in its own transaction; how many went."""
     if not (config.branding.support_email and config.branding.support_phone):
         raise NotPhasedOut("the letters name user support: set branding.support_email and branding.support_phone")
-    locale = config.i18n.default_locale  # citizens have no language recorded yet
     sent = 0
     for letter in plan.to_send:
+        locale = language_of(letter.recipient, config)
         notice = compose(letter, locale=locale, rule=plan.rule, ways=plan.ways, config=config, today=plan.today)
         row = NoticeSent(
             notice=plan.notice,

@@ -255,7 +255,7 @@ def apply_metadata(client: Client, data: dict, *, operator: bool = False) -> Non
     for uri_name in ("logo_uri", "client_uri", "policy_uri", "tos_uri", "initiate_login_uri"):
         if data.get(uri_name) is not None:
             _uri(data[uri_name], uri_name)
-    client.extra_metadata = {k: data[k] for k in _DESCRIPTIVE if k in data}
+    client.extra_metadata = {k: data[k] for k in _DESCRIPTIVE if data.get(k) is not None}  # null removes a setting
 
 
 def client_metadata(client: Client) -> dict:

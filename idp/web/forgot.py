@@ -19,7 +19,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask import session as browser_session
-from flask_babel import format_date, ngettext
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -27,7 +27,7 @@ from wtforms import HiddenField, PasswordField, StringField
 
 from idp import accounts, audit, ordering
 from idp.clock import now
-from idp.errors import error_page, wait_message
+from idp.errors import error_page
 from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa import password
@@ -38,6 +38,7 @@ from idp.mfa.gateways.sms import GatewayError
 from idp.models import Citizen, CitizenStatus, LoginSession
 from idp.oidc.logout import logout
 from idp.web.new_password import STRENGTH_LABELS, check_new_password
+from idp.web.notices import notice, resend_notice, wait_notice
 from idp.web.order import MAX_CODE_CHARS, MAX_PID_CHARS, OrderForm
 from idp.web.outcome import recall, remember
 
@@ -89,8 +90,8 @@ def _factors():
     return current_app.extensions["idp.chain"].factors
 
 
-def _expired_form() -> dict[str, str]:
-    return {"form": _("The page had expired. Fill in the form again.")}
+def _expired_form() -> dict[str, dict]:
+    return {"form": notice("expired_form")}
 
 
 def _number(raw: str) -> tuple[str | None, Citizen | None]:
@@ -139,7 +140,7 @@ def give_number():
     if pid is None:
         remember(
             "forgot",
-            errors={"pid": _("Give the 11 digits of your national identity number or d-number.")},
+            errors={"pid": notice("pid_digits")},
             values={"pid": (form.pid.data or "")[:MAX_PID_CHARS]},
         )
         return redirect(url_for("forgot.start"))
@@ -172,7 +173,7 @@ def choose_method():
         return _reset_expired()
     chosen = form.method.data if form.validate_on_submit() else None
     if chosen not in METHODS or (chosen == "totp" and "totp" not in _factors()):
-        remember("forgot.method", errors={"form": _("Choose one of the ways below.")})
+        remember("forgot.method", errors={"form": notice("choose_way")})
         return redirect(url_for("forgot.method"))
     pid = reset["pid"]
     _pid, citizen = _number(pid)
@@ -189,13 +190,13 @@ def choose_method():
     return redirect(url_for("forgot.code"))
 
 
-def _send_sms(reset: dict, citizen: Citizen | None) -> str | None:
-    """Send a code to the account's registered phone, if it has one; a reason to refuse, or None."""
+def _send_sms(reset: dict, citizen: Citizen | None) -> dict | None:
+    """Send a code to the account's registered phone, if it has one; the notice that refuses, or None."""
     limits = current_app.extensions["idp.limits"]
     if limits.code_send_wait(account=reset["pid"], network=request.remote_addr, now=now())[0]:
         audit.record("forgot.code_sent", outcome="rate_limited", citizen=citizen, pid=reset["pid"])
         db.session.commit()
-        return _("There have been too many attempts from your network. Try again later.")
+        return notice("attempts_network")
     row = rows.enrolment(citizen, "sms") if citizen is not None and "sms" in _factors() else None
     if row is None or not row.phone:
         # Nothing goes out, and the page says what it says to everyone: no number is told apart.
@@ -204,13 +205,9 @@ def _send_sms(reset: dict, citizen: Citizen | None) -> str | None:
     try:
         _factors()["sms"].send(row.phone, reset["state"], text=_reset_code_text)
     except TryLater as wait:
-        return ngettext(
-            "You can ask for a new code in %(num)s second.",
-            "You can ask for a new code in %(num)s seconds.",
-            wait.seconds,
-        )
+        return resend_notice(wait.seconds)
     except GatewayError:
-        return _("Sending the code failed. Try again in a little while.")
+        return notice("send_failed")
     limits.code_sent(account=reset["pid"], network=request.remote_addr, now=now())
     audit.record("forgot.code_sent", outcome="success", citizen=citizen)
     return None
@@ -246,7 +243,7 @@ def check_code():
     attempt = accounts.begin_check(pid, event="forgot.code", citizen=citizen)
     db.session.commit()
     if not attempt.allowed:
-        remember("forgot.code", errors={"code": wait_message(attempt.wait_seconds, network=attempt.scope == "network")})
+        remember("forgot.code", errors={"code": wait_notice(attempt.wait_seconds, attempt.scope)})
         return redirect(url_for("forgot.code"))
     outcome = _verify(reset, citizen, (form.code.data or "")[:MAX_CODE_CHARS])
     audit.record("forgot.code", outcome="success" if outcome.ok else outcome.reason, citizen=citizen, pid=pid)
@@ -261,14 +258,10 @@ def check_code():
     if outcome.restart:
         reset["method"] = None
         _save(key, reset)
-        remember("forgot.method", errors={"form": _("The code has expired or was tried too many times. Choose again.")})
+        remember("forgot.method", errors={"form": notice("choose_again")})
         return redirect(url_for("forgot.method"))
     _save(key, reset)
-    message = (
-        wait_message(failure.wait_seconds, network=failure.scope == "network")
-        if failure.wait_seconds
-        else _("The code is wrong. Try again.")
-    )
+    message = wait_notice(failure.wait_seconds, failure.scope) if failure.wait_seconds else notice("code_wrong_again")
     remember("forgot.code", errors={"code": message})
     return redirect(url_for("forgot.code"))
 
@@ -372,9 +365,7 @@ def _order_letter(key: str, pid: str, citizen: Citizen | None):
         db.session.commit()
         remember(
             "forgot.method",
-            errors={
-                "form": _("There have been too many orders from your network or for this number. Try again later.")
-            },
+            errors={"form": notice("orders_limited")},
         )
         return redirect(url_for("forgot.method"))
     if citizen is None:
@@ -435,7 +426,7 @@ def spend():
     values = {"pid": (form.pid.data or "")[:MAX_PID_CHARS]}
     pid, citizen = _number(form.pid.data or "")
     if pid is None:
-        errors = {"pid": _("Give the 11 digits of your national identity number or d-number.")}
+        errors = {"pid": notice("pid_digits")}
         remember("forgot.letter", errors=errors, values=values)
         return redirect(url_for("forgot.use_letter"))
     # The password's rules first: a mistake there must not use up the letter.
@@ -450,7 +441,7 @@ def spend():
     attempt = accounts.begin_check(pid, event="forgot.letter_use", citizen=citizen)
     db.session.commit()
     if not attempt.allowed:
-        errors = {"form": wait_message(attempt.wait_seconds, network=attempt.scope == "network")}
+        errors = {"form": wait_notice(attempt.wait_seconds, attempt.scope)}
         remember("forgot.letter", errors=errors, values=values)
         return redirect(url_for("forgot.use_letter"))
     if citizen is not None and spend_letter(citizen, (form.code.data or "")[:MAX_CODE_CHARS]):
@@ -462,10 +453,6 @@ def spend():
     audit.record("forgot.letter_use", outcome="failure", citizen=citizen, pid=pid)
     failure = accounts.failed(attempt, citizen=citizen, pid=pid)
     db.session.commit()
-    message = (
-        wait_message(failure.wait_seconds, network=failure.scope == "network")
-        if failure.wait_seconds
-        else _("The national identity number or the activation code is wrong.")
-    )
+    message = wait_notice(failure.wait_seconds, failure.scope) if failure.wait_seconds else notice("wrong_letter_code")
     remember("forgot.letter", errors={"code": message}, values=values)
     return redirect(url_for("forgot.use_letter"))

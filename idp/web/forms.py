@@ -61,6 +61,12 @@ class AppDeviceForm(FlaskForm):
     confirm = HiddenField()
 
 
+class OperateForm(FlaskForm):
+    """Min profil: a guardian starts operating a ward's account under one of their mandates."""
+
+    reference = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+
 class PasswordChangeForm(FlaskForm):
     current = PasswordField(
         _l("Current password"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -18,6 +19,7 @@ from idp.errors import error_page, login_expired_page, wait_message
 from idp.extensions import db
 from idp.mfa import enrolment as rows
 from idp.mfa import password, webauthn
+from idp.mfa.activation import live_letter
 from idp.mfa.chain import Chain, Next
 from idp.mfa.factor import Factor, Outcome, TryLater
 from idp.mfa.gateways.sms import GatewayError
@@ -532,15 +534,17 @@ def _finish(
 
 
 def _unmet(tx: LoginTransaction, citizen: Citizen, following: Next):
+    unactivated = _held_back_by_activation(citizen, tx.requirement)
     audit.record(
         "login.unmet",
-        outcome="unmet",
+        outcome="unactivated" if unactivated else "unmet",
         citizen=citizen,
         client_id=tx.client_id,
         required=tx.requirement.min_acr,
         phased_out=[f.name for f in following.phased_out],
     )
     db.session.commit()
+    letter = live_letter(citizen) if unactivated else None
     return render(
         "login/unmet.html",
         tx,
@@ -548,6 +552,15 @@ def _unmet(tx: LoginTransaction, citizen: Citizen, following: Next):
         phased_out=following.phased_out,
         required=tx.requirement.min_acr,
         stranded=_stranded(citizen),
+        unactivated=unactivated,
+        letter_valid_until=format_date(letter.expires_at, "long") if letter else None,
+    )
+
+
+def _held_back_by_activation(citizen: Citizen, requirement: Requirement) -> bool:
+    """Whether the level is out of reach because the account was ordered and its activation letter not yet used."""
+    return not citizen.activated and not current_app.extensions["idp.policy"].within_ceiling(
+        requirement, activated=False
     )
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from idp.clock import now
 from idp.errors import wait_message
 
 
@@ -97,6 +98,44 @@ MESSAGES: dict[str, Callable[[int], str]] = {
     "no_address": lambda _s: _("We have no postal address for you. Contact user support."),
     "wait": lambda s: wait_message(s),
     "wait_network": lambda s: wait_message(s, network=True),
+    # Ordering an account and a forgotten password
+    "pid_digits": lambda _s: _("Give the 11 digits of your national identity number or d-number."),
+    "phone_unreachable": lambda _s: _(
+        "Give a mobile number we can send an SMS to, such as 912 34 567 or +46 70 123 45 67."
+    ),
+    "email_invalid": lambda _s: _("Give an e-mail address such as name@example.no, or leave the field empty."),
+    "terms_missing": lambda _s: _("You must accept the terms of use to order an account."),
+    "orders_limited": lambda _s: _(
+        "There have been too many orders from your network or for this number. Try again later."
+    ),
+    "attempts_network": lambda _s: _("There have been too many attempts from your network. Try again later."),
+    "sms_code_wrong": lambda _s: _("The code is wrong. Check the SMS and try again."),
+    "code_wrong_again": lambda _s: _("The code is wrong. Try again."),
+    "order_again": lambda _s: _("The code has expired or was tried too many times. Order again."),
+    "choose_again": lambda _s: _("The code has expired or was tried too many times. Choose again."),
+    "choose_way": lambda _s: _("Choose one of the ways below."),
+    "code_on_its_way": lambda _s: _("A new code is on its way."),
+    "wrong_letter_code": lambda _s: _("The national identity number or the activation code is wrong."),
+    "not_operable": lambda _s: _(
+        "That account cannot be operated by you now. Check the list of the accounts you operate below."
+    ),
+    # A new password the citizen chooses (idp/web/new_password.py)
+    "choose_password": lambda _s: _("Choose a password."),
+    "password_control": lambda _s: _("The password has characters that cannot be typed, such as control characters."),
+    "password_too_long": lambda _s: _(
+        "Use at most %(num)d characters.", num=current_app.config["IDP"].passwords.max_length
+    ),
+    "password_too_short": lambda _s: _(
+        "Use at least %(num)d characters.", num=current_app.config["IDP"].passwords.min_length
+    ),
+    "password_leaked": lambda _s: _(
+        "This password is on lists of leaked passwords, so it is tried first. Choose another."
+    ),
+    "password_personal": lambda _s: _("The password is easy to guess from your name, number or phone. Choose another."),
+    "password_weak": lambda _s: _(
+        "The password is too easy to guess. A few words that do not belong together make a strong one."
+    ),
+    "passwords_differ": lambda _s: _("The two passwords are not the same."),
 }
 
 
@@ -105,6 +144,16 @@ def notice(key: str, *, until: datetime | None = None) -> dict[str, str | None]:
     if key not in MESSAGES:
         raise KeyError(key)
     return {"key": key, "until": until.isoformat() if until else None}
+
+
+def wait_notice(seconds: int, scope: str) -> dict[str, str | None]:
+    """The notice for a refused check of a secret: wait ``seconds`` (``scope`` "network": for the network)."""
+    return notice("wait_network" if scope == "network" else "wait", until=now() + timedelta(seconds=seconds))
+
+
+def resend_notice(seconds: int) -> dict[str, str | None]:
+    """The notice for a new code asked for too soon: it may be asked for in ``seconds``."""
+    return notice("resend_wait", until=now() + timedelta(seconds=seconds))
 
 
 def seconds_left(kept: dict, at: datetime) -> int:

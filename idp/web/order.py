@@ -22,7 +22,7 @@ import phonenumbers
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask import session as browser_session
-from flask_babel import format_date, ngettext
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -31,7 +31,7 @@ from wtforms import BooleanField, PasswordField, StringField
 
 from idp import accounts, audit, ordering
 from idp.clock import now
-from idp.errors import error_page, wait_message
+from idp.errors import error_page
 from idp.extensions import db
 from idp.mfa import password
 from idp.mfa.activation import send_letter, spend_letter
@@ -42,6 +42,7 @@ from idp.mfa.gateways.sms import GatewayError
 from idp.models import Citizen, CitizenStatus
 from idp.pid import InvalidPid, parse_pid
 from idp.web.new_password import STRENGTH_LABELS, check_new_password
+from idp.web.notices import notice, resend_notice, wait_notice
 from idp.web.outcome import recall, remember
 
 bp = Blueprint("order", __name__, url_prefix="/order")
@@ -97,8 +98,8 @@ def _config():
     return current_app.config["IDP"]
 
 
-def _expired_form() -> dict[str, str]:
-    return {"form": _("The page had expired. Fill in the form again.")}
+def _expired_form() -> dict[str, dict]:
+    return {"form": notice("expired_form")}
 
 
 def mobile_number(raw: str) -> str:
@@ -159,27 +160,27 @@ def order():
         "email": (form.email.data or "")[:MAX_EMAIL_CHARS],
         "terms": bool(form.terms.data),
     }
-    errors: dict[str, str] = {}
+    errors: dict[str, dict] = {}
     pid = phone = email = None
     try:
         if len(form.pid.data or "") > MAX_PID_CHARS:
             raise InvalidPid("too long")
         pid = parse_pid(form.pid.data or "", allow_synthetic=_config().citizens.allow_synthetic_pids)
     except InvalidPid:
-        errors["pid"] = _("Give the 11 digits of your national identity number or d-number.")
+        errors["pid"] = notice("pid_digits")
     try:
         phone = mobile_number(form.phone.data or "")
     except ValueError:
-        errors["phone"] = _("Give a mobile number we can send an SMS to, such as 912 34 567 or +46 70 123 45 67.")
+        errors["phone"] = notice("phone_unreachable")
     try:
         email = _email(form.email.data or "")
     except ValueError:
-        errors["email"] = _("Give an e-mail address such as name@example.no, or leave the field empty.")
+        errors["email"] = notice("email_invalid")
     personal = [pid or "", (pid or "")[:6], phone or "", (email or "").partition("@")[0]]
     password_errors, score = check_new_password(form.password.data or "", form.repeat.data or "", personal=personal)
     errors.update(password_errors)
     if not form.terms.data:
-        errors["terms"] = _("You must accept the terms of use to order an account.")
+        errors["terms"] = notice("terms_missing")
     if errors:
         remember("order", errors=errors, values=values, score=score)
         return redirect(url_for("order.start"))
@@ -193,7 +194,7 @@ def _send_first_code(pid: str, phone: str, email: str | None, new_password: str,
     if code_wait or not limits.may_order(account=pid, ip=request.remote_addr, now=moment):
         audit.record("order.account", outcome="rate_limited", pid=pid)
         db.session.commit()
-        errors = {"form": _("There have been too many orders from your network or for this number. Try again later.")}
+        errors = {"form": notice("orders_limited")}
         remember("order", errors=errors, values=values, score=score)
         return redirect(url_for("order.start"))
     order = {
@@ -209,7 +210,7 @@ def _send_first_code(pid: str, phone: str, email: str | None, new_password: str,
     except GatewayError:
         audit.record("order.account", outcome="gateway_error", pid=pid)
         db.session.commit()
-        remember("order", errors={"form": _("Sending the code failed. Try again in a little while.")}, values=values)
+        remember("order", errors={"form": notice("send_failed")}, values=values)
         return redirect(url_for("order.start"))
     limits.code_sent(account=pid, network=request.remote_addr, now=moment)
     key = secrets.token_urlsafe(24)
@@ -272,7 +273,7 @@ def confirm_phone():
     attempt = accounts.begin_check(pid, event="order.phone")
     db.session.commit()
     if not attempt.allowed:
-        remember("order.phone", errors={"code": wait_message(attempt.wait_seconds, network=attempt.scope == "network")})
+        remember("order.phone", errors={"code": wait_notice(attempt.wait_seconds, attempt.scope)})
         return redirect(url_for("order.phone"))
     outcome = _sms().check(order["sms"], (form.code.data or "")[:MAX_CODE_CHARS])
     if not outcome.ok:
@@ -281,14 +282,10 @@ def confirm_phone():
         db.session.commit()
         if outcome.restart:
             _forget_order(key)
-            remember("order", errors={"form": _("The code has expired or was tried too many times. Order again.")})
+            remember("order", errors={"form": notice("order_again")})
             return redirect(url_for("order.start"))
         _store().put(ORDERS, key, order, ttl=_config().session.login_transaction_seconds)
-        message = (
-            wait_message(failure.wait_seconds, network=failure.scope == "network")
-            if failure.wait_seconds
-            else _("The code is wrong. Check the SMS and try again.")
-        )
+        message = wait_notice(failure.wait_seconds, failure.scope) if failure.wait_seconds else notice("sms_code_wrong")
         remember("order.phone", errors={"code": message})
         return redirect(url_for("order.phone"))
     accounts.passed(attempt)
@@ -319,33 +316,21 @@ def resend():
     if limits.code_send_wait(account=order["pid"], network=request.remote_addr, now=now())[0]:
         audit.record("order.code_sent", outcome="rate_limited", pid=order["pid"])
         db.session.commit()
-        remember(
-            "order.phone",
-            errors={"form": _("There have been too many attempts from your network. Try again later.")},
-        )
+        remember("order.phone", errors={"form": notice("attempts_network")})
         return redirect(url_for("order.phone"))
     try:
         _sms().send(order["phone"], order["sms"], text=_order_code_text)
     except TryLater as wait:
-        remember(
-            "order.phone",
-            errors={
-                "form": ngettext(
-                    "You can ask for a new code in %(num)s second.",
-                    "You can ask for a new code in %(num)s seconds.",
-                    wait.seconds,
-                )
-            },
-        )
+        remember("order.phone", errors={"form": resend_notice(wait.seconds)})
         return redirect(url_for("order.phone"))
     except GatewayError:
-        remember("order.phone", errors={"form": _("Sending the code failed. Try again in a little while.")})
+        remember("order.phone", errors={"form": notice("send_failed")})
         return redirect(url_for("order.phone"))
     limits.code_sent(account=order["pid"], network=request.remote_addr, now=now())
     _store().put(ORDERS, key, order, ttl=_config().session.login_transaction_seconds)
     audit.record("order.code_sent", outcome="success", pid=order["pid"])
     db.session.commit()
-    remember("order.phone", message=_("A new code is on its way."))
+    remember("order.phone", message=notice("code_on_its_way"))
     return redirect(url_for("order.phone"))
 
 
@@ -514,7 +499,7 @@ def use_letter():
     if pid is None:
         remember(
             "order.activate",
-            errors={"pid": _("Give the 11 digits of your national identity number or d-number.")},
+            errors={"pid": notice("pid_digits")},
             values=values,
         )
         return redirect(url_for("order.activate"))
@@ -523,7 +508,7 @@ def use_letter():
     if not attempt.allowed:
         remember(
             "order.activate",
-            errors={"form": wait_message(attempt.wait_seconds, network=attempt.scope == "network")},
+            errors={"form": wait_notice(attempt.wait_seconds, attempt.scope)},
             values=values,
         )
         return redirect(url_for("order.activate"))
@@ -543,11 +528,7 @@ def use_letter():
     audit.record("order.activate", outcome="failure", citizen=citizen, pid=pid)
     failure = accounts.failed(attempt, citizen=citizen, pid=pid)
     db.session.commit()
-    message = (
-        wait_message(failure.wait_seconds, network=failure.scope == "network")
-        if failure.wait_seconds
-        else _("The national identity number, the password or the activation code is wrong.")
-    )
+    message = wait_notice(failure.wait_seconds, failure.scope) if failure.wait_seconds else notice("wrong_activation")
     remember("order.activate", errors={"form": message}, values=values)
     return redirect(url_for("order.activate"))
 

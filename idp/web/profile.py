@@ -27,10 +27,11 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from idp import accounts, audit, transactions
+from idp import accounts, audit, ordering, transactions
 from idp.clock import now
 from idp.errors import error_page
 from idp.extensions import db
+from idp.guardianship import operated
 from idp.mfa import activation as activation_letters
 from idp.mfa import app as app_factor
 from idp.mfa import enrolment as rows
@@ -49,6 +50,7 @@ from idp.web.forms import (
     ActivationOrderForm,
     AppDeviceForm,
     FactorForm,
+    OperateForm,
     PasskeyAnswerForm,
     PasskeyNameForm,
     PasskeyRemoveForm,
@@ -146,6 +148,9 @@ DONE: dict[str, Callable[[str], str]] = {
     "passkey_renamed": lambda name: _("The passkey is now called “%(name)s”.", name=name),
     "passkey_removed": lambda name: _("The passkey “%(name)s” was removed.", name=name),
     "letter_sent": lambda _a: _("The activation letter is on its way to your registered address."),
+    "operating": lambda name: _(
+        "You now operate the account of %(name)s. Its codes come by SMS to your phone.", name=name
+    ),
     "letter_already": lambda day: _(
         "An activation letter was already sent to you. It is valid until %(date)s.",
         date=format_date(date.fromisoformat(day), "long"),
@@ -240,6 +245,8 @@ def index():
         password_form=PasswordChangeForm(),
         passkeys=_webauthn().passkeys(citizen) if _webauthn() else [],
         passkey_name_form=PasskeyNameForm(),
+        operating=operated.overview(citizen, current_app.extensions["idp.guardianship"], now().date()),
+        operate_form=OperateForm(),
         message=message,
         errors=errors,
     ), _refusal_status(errors)
@@ -277,8 +284,12 @@ def _not_enrollable(name: str):
     return error_page(_("That way of logging in is not available"), _("Choose another one."), status=403)
 
 
-def _send_phone_code(citizen: Citizen, sms, number: str, *, key: str) -> dict | None:
-    """Send a code to confirm ``number``, within the limits: None when sent, else a notice saying why not."""
+def _send_phone_code(
+    citizen: Citizen, sms, number: str, *, key: str, text: Callable[[str], str] | None = None
+) -> dict | None:
+    """Send a code to confirm ``number``, within the limits: None when sent, else a notice saying why not.
+
+    ``text`` words the SMS around the code (default: confirming one's own mobile number)."""
     if not current_app.extensions["idp.policy"].enrollable("sms", now()):
         return notices.notice("not_enrollable")
     wait, scope = accounts.code_send_wait(citizen)
@@ -288,7 +299,7 @@ def _send_phone_code(citizen: Citizen, sms, number: str, *, key: str) -> dict | 
     if state.get("phone") != number:
         state = {"phone": number}
     try:
-        sms.send(number, state, text=lambda code: _("%(code)s is your code to confirm your mobile number.", code=code))
+        sms.send(number, state, text=text or _own_phone_text)
     except TryLater as later:
         if later.used_up:
             return notices.notice("sends_used")
@@ -298,6 +309,10 @@ def _send_phone_code(citizen: Citizen, sms, number: str, *, key: str) -> dict | 
     accounts.code_sent(citizen)
     _store().put(PENDING, f"sms:{key}", state, ttl=current_app.config["IDP"].sms.code_seconds)
     return None
+
+
+def _own_phone_text(code: str) -> str:
+    return _("%(code)s is your code to confirm your mobile number.", code=code)
 
 
 def _confirm_phone(citizen: Citizen, key: str) -> dict | None:
@@ -513,6 +528,8 @@ def app_remove():
     audit.record("profile.app_device_removed", outcome="success", citizen=g.citizen, device=wanted)
     _keep(done="app_device_removed", arg=name)
     return _back("profile.app_devices")
+
+
 # ---------------------------------------------------------------- passkeys
 def _webauthn() -> WebauthnFactor | None:
     return _chain().factors.get("webauthn")
@@ -719,13 +736,13 @@ def change_password():
     attempt = accounts.begin_check(g.citizen.pid, event="profile.password", citizen=g.citizen)
     db.session.commit()
     if not attempt.allowed:
-        _keep(current=_wait_notice(attempt.wait_seconds, attempt.scope))
+        _keep(current=notices.wait_notice(attempt.wait_seconds, attempt.scope))
         return _back(anchor="password")
     if not password.verify_password(hasher, g.citizen.password_hash, form.current.data):
         audit.record("profile.password", outcome="failure", citizen=g.citizen)
         failure = accounts.failed(attempt, citizen=g.citizen)
         if failure.wait_seconds:
-            _keep(current=_wait_notice(failure.wait_seconds, failure.scope))
+            _keep(current=notices.wait_notice(failure.wait_seconds, failure.scope))
         else:
             _keep(current=notices.notice("current_wrong"))
         return _back(anchor="password")
@@ -740,10 +757,6 @@ def change_password():
     audit.record("profile.password", outcome="success", citizen=g.citizen)
     _keep(done="password")
     return _back()
-
-
-def _wait_notice(seconds: int, scope: str) -> dict:
-    return notices.notice("wait_network" if scope == "network" else "wait", until=now() + timedelta(seconds=seconds))
 
 
 # ---------------------------------------------------------------- activation letter
@@ -769,7 +782,7 @@ def activation():
     attempt = accounts.begin_check(pid, event="activation.order", citizen=citizen)
     db.session.commit()
     if not attempt.allowed:
-        _keep(form=_wait_notice(attempt.wait_seconds, attempt.scope))
+        _keep(form=notices.wait_notice(attempt.wait_seconds, attempt.scope))
     elif _password_right(citizen, form.password.data):
         accounts.passed(attempt)
         _order_letter(citizen)
@@ -777,7 +790,7 @@ def activation():
         audit.record("activation.order", outcome="failure", citizen=citizen, pid=pid)
         failure = accounts.failed(attempt, citizen=citizen, pid=pid)
         if failure.wait_seconds:
-            _keep(form=_wait_notice(failure.wait_seconds, failure.scope))
+            _keep(form=notices.wait_notice(failure.wait_seconds, failure.scope))
         else:
             _keep(form=notices.notice("wrong_password"))
     return _back("profile.activation")
@@ -831,11 +844,13 @@ def activate():
     attempt = accounts.begin_check(pid, event="activation.use", citizen=citizen)
     db.session.commit()
     if not attempt.allowed:
-        _keep(form=_wait_notice(attempt.wait_seconds, attempt.scope))
+        _keep(form=notices.wait_notice(attempt.wait_seconds, attempt.scope))
         return _back("profile.activate")
     # The code is spent in one statement: of two requests racing with it, only one gets a grant.
     if _password_right(citizen, form.password.data) and activation_letters.spend_letter(citizen, form.code.data):
         accounts.passed(attempt)
+        # The letter went to the registered address: that activates an ordered account, as at /order/activate.
+        ordering.activate(citizen, by="letter")
         grant = secrets.token_urlsafe(24)
         _store().put(GRANTS, grant, {"citizen_id": citizen.id}, ttl=900)
         # In the signed, HttpOnly session cookie, never in a URL: it lets its holder set up a factor.
@@ -846,7 +861,7 @@ def activate():
     audit.record("activation.use", outcome="failure", citizen=citizen, pid=pid)
     failure = accounts.failed(attempt, citizen=citizen, pid=pid)
     if failure.wait_seconds:
-        _keep(form=_wait_notice(failure.wait_seconds, failure.scope))
+        _keep(form=notices.wait_notice(failure.wait_seconds, failure.scope))
     else:
         _keep(form=notices.notice("wrong_activation"))
     return _back("profile.activate")

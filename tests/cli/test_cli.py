@@ -156,6 +156,39 @@ def test_clients_update_rotate_secret_and_keys(env, tmp_path):
     assert "removed key k1" in idp(env, "clients", "remove-key", client_id, "k1").stdout
 
 
+def test_clients_register_their_authorization_details_types(env):
+    """RFC 9396 §10: the types a client may ask for, set at add, changed and removed at update."""
+    made = json.loads(
+        idp(
+            env, "clients", "add", "--name", "Helse", "--redirect-uri", "https://helse.example/cb",
+            "--authorization-details-type", "idporten:fullmakt", "--json",
+        ).stdout
+    )  # fmt: skip
+    client_id = made["client_id"]
+    assert made["authorization_details_types"] == ["idporten:fullmakt"]
+    shown = json.loads(idp(env, "clients", "show", client_id, "--json").stdout)
+    assert shown["authorization_details_types"] == ["idporten:fullmakt"]
+    renamed = json.loads(idp(env, "clients", "update", client_id, "--name", "Helse Nord", "--json").stdout)
+    assert renamed["authorization_details_types"] == ["idporten:fullmakt"]  # not given: kept
+    removed = json.loads(idp(env, "clients", "update", client_id, "--no-authorization-details-types", "--json").stdout)
+    assert removed["authorization_details_types"] == []
+    again = json.loads(
+        idp(env, "clients", "update", client_id, "--authorization-details-type", "idporten:fullmakt", "--json").stdout
+    )
+    assert again["authorization_details_types"] == ["idporten:fullmakt"]
+    assert "unknown authorization_details type 'payment_initiation'" in fails(
+        env, "clients", "update", client_id, "--authorization-details-type", "payment_initiation"
+    )
+    assert "contradict" in fails(
+        env, "clients", "update", client_id,
+        "--authorization-details-type", "idporten:fullmakt", "--no-authorization-details-types",
+    )  # fmt: skip
+    assert "unknown authorization_details type" in fails(
+        env, "clients", "add", "--name", "X", "--redirect-uri", "https://x.example/cb",
+        "--authorization-details-type", "idporten:fullmakt\u200b",
+    )  # fmt: skip
+
+
 def _public_point() -> dict:
     from joserfc.jwk import ECKey
 

@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-import sqlalchemy as sa
 
 from idp.pid import generate_pid
 from tests.e2e.test_browser_login import page  # noqa: F401 - the Chromium fixture
@@ -46,20 +45,13 @@ def live(request, tmp_path_factory):
             encoding="utf-8",
         )
         idp(env, "guardians", "import", str(mandates))
+        # Registered for the type (RFC 9396 §10) as support does it.
         client = json.loads(
             idp(
                 env, "clients", "add", "--name", "Helsetjenesten", "--redirect-uri", CALLBACK,
-                "--scope", "openid profile pid", "--json",
+                "--scope", "openid profile pid", "--authorization-details-type", FULLMAKT, "--json",
             ).stdout
         )  # fmt: skip
-        # Registered for the type as a dynamic registration would have it (the client metadata, RFC 9396 §10).
-        engine = sa.create_engine(env["IDP_DATABASE_URL"])
-        with engine.begin() as connection:
-            connection.execute(
-                sa.text("UPDATE client SET extra_metadata = :metadata WHERE client_id = :client_id"),
-                {"metadata": json.dumps({"authorization_details_types": [FULLMAKT]}), "client_id": client["client_id"]},
-            )
-        engine.dispose()
         server = LiveServer(env)
         try:
             yield {"env": env, "server": server, "client": client, "guardian": guardian, "ward": ward}

@@ -39,7 +39,7 @@ def test_change_phone_confirmed_by_code(app, citizen, rp, outbox):
     _with_sms(citizen)
     client = app.test_client()
     html = _profile(client, citizen, outbox)
-    assert "Recent logins" in html and '<td class="level">Substantial</td>' in html
+    assert "Recent logins" in html and '<td class="level" data-label="Level of security">Substantial</td>' in html
     page = client.post(
         "/profile/phone", data={"csrf_token": hidden(html, "csrf_token"), "phone": "98765432"}, follow_redirects=True
     )
@@ -318,13 +318,14 @@ def test_recent_logins_name_the_service(app, citizen, rp, outbox):
     client.get(f"/login/step?tx={tx}")
     submit_code(client, tx, outbox.last_code())
     html = client.get("/profile").get_data(as_text=True)
-    assert "<td>Testtjenesten</td>" in html
+    assert '<td data-label="Service">Testtjenesten</td>' in html
     # 12:00 UTC on 26 November is 13:00 in Oslo; the level has a name, not an acr value.
-    assert "<td>Nov 26, 2026, 1:00:00\u202fPM</td>" in html
-    assert '<td class="level">Substantial</td>' in html and "idporten-loa" not in html
+    assert '<td data-label="When">Nov 26, 2026, 1:00:00\u202fPM</td>' in html
+    assert '<td class="level" data-label="Level of security">Substantial</td>' in html and "idporten-loa" not in html
     client.set_cookie("lang", "nb")
     html = client.get("/profile").get_data(as_text=True)
-    assert "<td>26. nov. 2026, 13:00:00</td>" in html and '<td class="level">Betydelig</td>' in html
+    assert '<td data-label="Når">26. nov. 2026, 13:00:00</td>' in html
+    assert '<td class="level" data-label="Sikkerhetsnivå">Betydelig</td>' in html
 
 
 def test_a_wrong_digit_keeps_the_citizen_on_the_code_page(app, citizen, rp, outbox, clock):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, date, datetime, timedelta
 
 import pypdfium2 as pdfium
@@ -13,7 +14,7 @@ from idp.cli import main
 from idp.extensions import db
 from idp.guardianship.register import DatabaseRegister, MandateRecord
 from idp.mfa.enrolment import enrol
-from idp.models import AuditEvent, Citizen, CitizenStatus, NoticeSent
+from idp.models import AuditEvent, Citizen, CitizenStatus, LoginSession, NoticeSent
 from idp.pid import generate_pid, mask_pid
 from tests.conftest import FakeClock, add_citizen, make_config
 
@@ -235,3 +236,74 @@ def test_a_letter_another_run_sent_meanwhile_or_an_address_gone_meanwhile_is_not
         ("failure", nils.id, "no_address")
     ]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(NoticeSent)) == 1  # only the other run's row
+
+
+def logged_in(citizen: Citizen, locale: str | None, when: datetime) -> None:
+    """A login session of ``citizen`` whose pages were in ``locale`` (the `locale` claim's source)."""
+    db.session.add(
+        LoginSession(
+            cookie_hash=secrets.token_hex(32),
+            sid=secrets.token_urlsafe(16),
+            citizen=citizen,
+            auth_time=when,
+            acr="idporten-loa-low",
+            amr=["pwd"],
+            locale=locale,
+            expires_at=when + timedelta(hours=8),
+        )
+    )
+    db.session.commit()
+
+
+def printed_text(app, name: str) -> str:
+    """The words of the PDF posted to ``name``, read back from the page as printed."""
+    for path in outbox(app):
+        if path.suffix == ".pdf":
+            pdf = pdfium.PdfDocument(path)
+            text = " ".join(pdf[0].get_textpage().get_text_range().split())
+            pdf.close()
+            if name in text:
+                return text
+    raise AssertionError(f"no letter to {name}")
+
+
+def test_each_letter_is_in_the_language_its_recipient_last_logged_in_with(app):
+    nynorsk = person(app, date(1950, 3, 4), "Ingrid")
+    logged_in(nynorsk, "en", NOW - timedelta(days=90))
+    logged_in(nynorsk, "nn", NOW - timedelta(days=3))  # the latest counts
+    logged_in(nynorsk, None, NOW - timedelta(days=1))  # a session from before languages were kept says nothing
+    english = person(app, date(1951, 3, 4), "John")
+    logged_in(english, "en", NOW - timedelta(days=5))
+    person(app, date(1952, 3, 4), "Bjørg")  # never logged in: the default language
+    unknown = person(app, date(1953, 3, 4), "Sven")
+    logged_in(unknown, "sv", NOW - timedelta(days=5))  # not one of ours (any more): the default
+    guardian = person(app, date(1960, 3, 4), "Gunvor", factors=())
+    logged_in(guardian, "nn", NOW - timedelta(days=2))
+    ward = person(app, date(1930, 3, 4), "Oddvar")
+    logged_in(ward, "en", NOW - timedelta(days=2))  # the ward's own language does not word the guardian's letter
+    DatabaseRegister().add_all([mandate("VM-NN", guardian.pid, ward)])
+    db.session.commit()
+
+    counts, _text = notices(app, "--json")
+    assert counts["sent"] == 5
+    sent = letters(app)
+    assert "Du treng ein ny måte å logge inn på" in sent["Ingrid Nordmann"]
+    ingrid = printed_text(app, "Ingrid Nordmann")
+    assert "Du treng ein ny måte å logge inn på" in ingrid and "31. mai 2027" in ingrid
+    assert "Du trenger en ny måte" not in ingrid and "You need a new way" not in ingrid
+    assert "You need a new way to log in" in printed_text(app, "John Nordmann")
+    assert "Du trenger en ny måte å logge inn på" in printed_text(app, "Bjørg Nordmann")
+    assert "Du trenger en ny måte å logge inn på" in printed_text(app, "Sven Nordmann")
+    assert "Til verjer: Oddvar Nordmann treng ein ny måte å logge inn på" in printed_text(app, "Gunvor Nordmann")
+    languages = {
+        db.session.get(Citizen, e.citizen_id).given_name: (e.detail["locale"], e.detail["version"])
+        for e in sent_events()
+    }
+    assert languages == {
+        "Ingrid": ("nn", "citizen"),
+        "John": ("en", "citizen"),
+        "Bjørg": ("nb", "citizen"),
+        "Sven": ("nb", "citizen"),
+        "Gunvor": ("nn", "guardian"),
+    }
+    assert {row.locale for row in db.session.scalars(sa.select(NoticeSent))} == {"nn", "en", "nb"}

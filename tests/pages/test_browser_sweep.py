@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from idp.demo import DEMO_APP_PASSPHRASE, DEMO_PASSWORD
@@ -38,6 +39,7 @@ WIDTHS = (320, 360, 1280)
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the TOTP citizen is only taken to the code page
 WRONG = "ikkje-rett-passord"
+FULLMAKT = "idporten:fullmakt"
 
 
 def _require(what: str, message: str) -> None:
@@ -86,7 +88,10 @@ def idp(env: dict[str, str], *args: str) -> str:
 
 BROKEN_PAGE = (
     b'<!doctype html><html lang="nb"><title>Broken</title><main><h1>Feil</h1><p>Go back and try again.</p>'
-    b'<img src="/x.png"><input type="text"><div style="width: 2000px">wide</div></main></html>'
+    b'<img src="/x.png"><input type="text"><div style="width: 2000px">wide</div>'
+    b'<div style="overflow: hidden"><span class="word" style="white-space: nowrap">'
+    + "innloggingsforespørselsbehandlingsrutinebeskrivelsesdokumentasjonsarkivet".encode()
+    + b"</span></div></main></html>"
 )
 
 
@@ -145,10 +150,44 @@ class Site:
         ):
             self.citizens[name] = self._citizen(number, factors)
         idp(self.env, "users", "lock", self.citizens["locked"])
+        self._guardianship(data)
+        self.citizens["unactivated"] = self._citizen(23, ["sms"])
+        # As an account ordered at /order whose activation letter is not used yet (no command makes one).
+        engine = sa.create_engine(self.env["IDP_DATABASE_URL"])
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE citizen SET activated = :no WHERE pid = :pid"),
+                {"no": False, "pid": self.citizens["unactivated"]},
+            )
+        engine.dispose()
         self.server = LiveServer(self.env)
         self.url = self.server.url
 
+    def _guardianship(self, data: Path) -> None:
+        """A guardian with a ward to act for (the chooser), and a ward's account operated under a mandate
+        since revoked (the page that stops its login); a service registered for representation."""
+        self.citizens["guardian"] = self._citizen(20, ["sms"])
+        self.citizens["ward"] = self._citizen(21, [])
+        self.citizens["operated"] = self._citizen(22, [])
+        mandates = data / "mandates.csv"
+        guardian, ward, operated = (self.citizens[name] for name in ("guardian", "ward", "operated"))
+        mandates.write_text(
+            "reference,guardian_pid,ward_pid,ward_name,roles,valid_from,valid_to\n"
+            f"VM-SWEEP-1,{guardian},{ward},Kari Nordmann-Kristiansen,helse,2020-01-01,\n"
+            f"VM-SWEEP-2,{guardian},{operated},Per Nordmann,helse,2020-01-01,\n",
+            encoding="utf-8",
+        )
+        idp(self.env, "guardians", "import", str(mandates))
+        idp(self.env, "guardians", "operate", "VM-SWEEP-2", "--phone", "+4791234567")
+        idp(self.env, "guardians", "revoke", "VM-SWEEP-2")
+        client = json.loads(
+            idp(self.env, "clients", "add", "--name", "Helsetjenesten", "--redirect-uri", self.redirect_uri,
+                "--scope", "openid profile", "--authorization-details-type", FULLMAKT, "--json")
+        )  # fmt: skip
+        self.representation_client_id = client["client_id"]
+
     def _citizen(self, number: int, factors: list[str]) -> str:
+
         pid = generate_pid(birth_date=date(1950 + number, 3, 14), synthetic=True)
         idp(self.env, "users", "add", pid, "--given-name", "Ola", "--family-name", "Nordmann",
             "--street-address", "Storgata 1", "--postal-code", "0155", "--locality", "Oslo",
@@ -163,7 +202,7 @@ class Site:
                 idp({**self.env, "IDP_PIN_ENROL_UNTIL": "", "IDP_PIN_ACCEPT_UNTIL": ""}, "pins", "issue", pid)
         return pid
 
-    def authorize_url(self) -> str:
+    def authorize_url(self, **extra: str) -> str:
         query = {
             "response_type": "code",
             "client_id": self.client_id,
@@ -171,8 +210,14 @@ class Site:
             "scope": "openid profile",
             "state": "s",
             "nonce": "n",
+            **extra,
         }
         return f"{self.url}/authorize?{urlencode(query)}"
+
+    def representation_url(self) -> str:
+        """A service that asks who the citizen acts for (RFC 9396 authorization_details)."""
+        details = json.dumps([{"type": FULLMAKT, "permission_roles": ["helse"]}])
+        return self.authorize_url(client_id=self.representation_client_id, authorization_details=details)
 
     def last_sms_code(self) -> str:
         text = json.loads(self.sms_outbox.read_text(encoding="utf-8").splitlines()[-1])["text"]
@@ -229,6 +274,26 @@ def _english_sentences() -> frozenset[str]:
 ENGLISH = _english_sentences()
 
 
+# Elements (and text) whose right edge lies past the window: the first three, named by tag and class.
+OUTSIDE_THE_WINDOW = """() => {
+    const edge = window.innerWidth + 1;
+    const name = (e) => e.tagName.toLowerCase() + (e.classList.length ? "." + [...e.classList].join(".") : "");
+    const found = [];
+    for (const e of document.body.querySelectorAll("*")) {
+        const box = e.getBoundingClientRect();
+        if (box.width <= 1) continue;  // text for screen readers only (.visually-hidden) is clipped to a pixel
+        if (box.right > edge) found.push(name(e));
+        for (const node of e.childNodes) {
+            if (node.nodeType !== Node.TEXT_NODE || !node.textContent.trim()) continue;
+            const range = document.createRange();
+            range.selectNodeContents(node);
+            if ([...range.getClientRects()].some((r) => r.right > edge)) found.push(`text in ${name(e)}`);
+        }
+    }
+    return found.slice(0, 3);
+}"""
+
+
 class Sweep:
     """Checks the page a browser tab shows now, at each width, and keeps what is wrong."""
 
@@ -250,6 +315,9 @@ class Sweep:
             overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
             if overflow > 0:
                 self.problems.append(f"{name} {self.label} {width}px: scrolls sideways by {overflow}px")
+            # A word that does not break can also hide under a box's edge without widening the page.
+            past_edge = page.evaluate(OUTSIDE_THE_WINDOW)
+            self.problems += [f"{name} {self.label} {width}px: {e} reaches past the window's edge" for e in past_edge]
             violations = page.evaluate(
                 """async (tags) => {
                     const options = {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]};
@@ -360,6 +428,11 @@ def test_every_hosted_page(site, browser, shots, locale, scheme):
             ("pin-phased-out", lambda: (_start_login(page, site), _password(page, site.citizens["pin"]))),
             ("locked", lambda: (_start_login(page, site), _password(page, site.citizens["locked"]))),
             ("wait", lambda: _until_wait(page, site, site.citizens["wait"])),
+            ("operated-stopped", lambda: _until_operated_stopped(page, site)),
+            ("unmet-unactivated", lambda: _until_unactivated(page, site)),
+            ("represent", lambda: _until_chooser(page, site)),
+            ("profile-guardian", lambda: _guardian_profile(page, site)),
+            ("operate-confirm", lambda: _click(page, "form[action$='/profile/operate'] button")),
         ])  # fmt: skip
     finally:
         context.close()
@@ -374,6 +447,86 @@ def _until_wait(page, site: Site, pid: str) -> None:
         if page.locator("input[name=password]").count() == 0:
             return
     raise AssertionError("no wait page after 10 wrong passwords")
+
+
+def _until_operated_stopped(page, site: Site) -> None:
+    """A ward's account operated under a revoked mandate: its login stops after the password (403)."""
+    _start_login(page, site)
+    page.fill("input[name=pid]", site.citizens["operated"])
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    with page.expect_navigation() as navigation:
+        page.locator("main form button.primary").first.click()
+    assert navigation.value.status == 403
+
+
+def _until_unactivated(page, site: Site) -> None:
+    """An account awaiting its activation letter at a service that asks for substantial: the unmet page says so."""
+    page.goto(site.authorize_url(acr_values="idporten-loa-substantial"))
+    _password(page, site.citizens["unactivated"])
+    assert page.locator("main a[href$='/order/activate']").count() == 1
+
+
+def _until_chooser(page, site: Site) -> None:
+    """The guardian logs in as themself (password, code by SMS) and is asked who they act for."""
+    page.goto(site.representation_url())
+    _password(page, site.citizens["guardian"])
+    page.fill("input[name=code]", site.last_sms_code())
+    _submit(page)
+    assert "/login/represent" in page.url, page.url
+
+
+def test_the_login_history_is_stacked_on_a_phone(site, browser):
+    """At 320 px each row of Min profil's history is a block with its columns' names, and a level's name
+    keeps to one line; at 1280 px it is a table with its header row."""
+    context = _context(browser, site, "nn")
+    page = context.new_page()
+    try:
+        _start_login(page, site)
+        _password(page, site.sms)
+        page.fill("input[name=code]", site.last_sms_code())
+        _submit(page)
+        page.wait_for_url(f"{site.rp}/**")
+        page.goto(site.url + "/profile")
+        layout = """() => {
+            const table = document.querySelector("table.logins");
+            const headers = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+            const cells = [...table.querySelectorAll("tbody tr:first-child td")];
+            const level = document.createRange();
+            level.selectNodeContents(table.querySelector("tbody td.level"));
+            return {
+                headers,
+                headerShown: table.querySelector("thead").getBoundingClientRect().height > 1,
+                display: cells.map((td) => getComputedStyle(td).display),
+                labels: cells.map((td) => getComputedStyle(td, "::before").content.replace(/^"|"$/g, "")),
+                levelLines: new Set([...level.getClientRects()].map((r) => Math.round(r.top))).size,
+                rows: table.querySelectorAll("tbody tr").length,
+            };
+        }"""
+        page.set_viewport_size({"width": 320, "height": 800})
+        narrow = page.evaluate(layout)
+        assert narrow["rows"] >= 1
+        assert len(narrow["headers"]) == 3
+        assert narrow["display"] == ["block", "block", "block"]
+        assert narrow["labels"] == narrow["headers"]  # each cell says which column it is
+        assert not narrow["headerShown"]
+        assert narrow["levelLines"] == 1
+        page.set_viewport_size({"width": 1280, "height": 800})
+        wide = page.evaluate(layout)
+        assert wide["display"] == ["table-cell"] * 3 and wide["headerShown"]
+        assert wide["labels"] == ["none"] * 3
+    finally:
+        context.close()
+
+
+def _guardian_profile(page, site: Site) -> None:
+    """The guardian's Min profil, with the accounts they may operate (logging in if the chooser left no session)."""
+    page.goto(site.url + "/profile")
+    if "/login" in page.url:
+        _password(page, site.citizens["guardian"])
+        page.fill("input[name=code]", site.last_sms_code())
+        _submit(page)
+    assert page.url.startswith(site.url + "/profile"), page.url
+    assert page.locator("#operating").count() == 1
 
 
 def test_keyboard_only_login(site, browser):
@@ -424,6 +577,8 @@ def test_the_sweep_sees_a_broken_page(site, browser, shots):
         assert "English text 'Go back and try again.'" in found
         for width in WIDTHS:
             assert f"broken nb {width}px: scrolls sideways" in found
+        for width in (320, 360):  # hidden under its box's edge, yet past the window's
+            assert f"broken nb {width}px: text in span.word reaches past the window's edge" in found
     finally:
         context.close()
 
