@@ -39,6 +39,8 @@ FACTOR_NAMES = {
     "pin": _l("PIN codes from your PIN-code letter"),
     "sms": _l("Codes by SMS"),
     "totp": _l("Codes from an authenticator app"),
+    "app": _l("Approvals in the app"),
+    "webauthn": _l("Passkeys and security keys"),
 }
 
 
@@ -210,6 +212,12 @@ def _citizen_words(dates: list[str], ways: list[str], profile: str) -> Words:
         "totp": _(
             "An authenticator app: log in at %(url)s, choose the authenticator app and scan the code.", url=profile
         ),
+        "app": _(
+            "The app: install it on your phone, log in at %(url)s, choose the app and scan the activation code "
+            "with the phone.",
+            url=profile,
+        ),
+        "webauthn": _("A passkey: log in at %(url)s and add a passkey under Passkeys.", url=profile),
     }
     before = [*dates, _("To keep logging in, set up one of these in Min profil before then:")]
     return _("You need a new way to log in"), before, [texts[name] for name in ways if name in texts], []
@@ -235,7 +243,7 @@ def _guardian_words(mandate: MandateRecord, dates: list[str], ways: list[str], p
     after = [
         _(
             "You do not need to send in the guardianship mandate again: it is registered. "
-            "The authenticator app is personal and cannot be used for someone else."
+            "The app, authenticator apps and passkeys are personal and cannot be used for someone else."
         )
     ]
     return _("To guardians: %(name)s needs a new way to log in", name=ward), before, listed, after

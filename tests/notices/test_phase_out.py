@@ -110,6 +110,8 @@ def test_citizens_without_guardians_get_the_plain_letter_once(app):
         "fra og med 1. oktober 2026",
         "Kode på SMS: logg inn på http://127.0.0.1:5000/profile",
         "En autentiseringsapp",
+        "Appen: installer den på telefonen din, logg inn på http://127.0.0.1:5000/profile",
+        "En passnøkkel: logg inn på http://127.0.0.1:5000/profile og legg til en passnøkkel under Passnøkler.",
         "Kontakt ID-støtte på e-post hjelp@id.example eller telefon 22 00 00 00.",
     ):
         assert words in letter
@@ -183,7 +185,7 @@ def test_wards_are_told_through_their_guardians(app):
         "til og med 31. mai 2027",
         "Sett opp kode på SMS til din egen mobiltelefon på kontoen til Ola Nordmann:",
         "Du trenger ikke sende inn vergefullmakten på nytt",
-        "Autentiseringsappen er personlig og kan ikke brukes for andre.",
+        "Appen, autentiseringsapper og passnøkler er personlige og kan ikke brukes for andre.",
         "hjelp@id.example",
     ):
         assert words in to_gro
