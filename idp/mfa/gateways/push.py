@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import logging
 import socket
 import sys
 from functools import cached_property
@@ -24,9 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from idp.config import Config, ConfigError
 from idp.fetch import is_internal
-from idp.mfa.gateways import outbox
-
-log = logging.getLogger(__name__)
+from idp.mfa.gateways import outbox, webhook
 
 
 class PushError(RuntimeError):
@@ -61,22 +58,15 @@ class HttpGateway:
         self.url, self.token, self.timeout, self.retries = url, token, timeout, retries
 
     def notify(self, *, device: str, subscription: dict | None, message: dict) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        for attempt in range(self.retries + 1):
-            try:
-                response = requests.post(
-                    self.url, json={"device": device, "message": message}, headers=headers, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                reason = type(exc).__name__
-            else:
-                if response.status_code < 400:
-                    return
-                if response.status_code < 500:
-                    raise PushError(f"push gateway refused the message: HTTP {response.status_code}")
-                reason = f"HTTP {response.status_code}"
-            log.warning("push gateway attempt %d failed: %s", attempt + 1, reason)
-        raise PushError("push gateway unavailable")
+        webhook.post(
+            self.url,
+            {"device": device, "message": message},
+            token=self.token,
+            timeout=self.timeout,
+            retries=self.retries,
+            name="push gateway",
+            error=PushError,
+        )
 
 
 class WebPushGateway:

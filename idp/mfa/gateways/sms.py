@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Protocol
 
-import requests
-
 from idp.config import Config, ConfigError
-from idp.mfa.gateways import outbox
-
-log = logging.getLogger(__name__)
+from idp.mfa.gateways import outbox, webhook
 
 
 class GatewayError(RuntimeError):
@@ -55,26 +50,15 @@ class HttpGateway:
         self.url, self.token, self.sender, self.timeout, self.retries = url, token, sender, timeout, retries
 
     def send(self, *, to: str, text: str) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        for attempt in range(self.retries + 1):
-            try:
-                response = requests.post(
-                    self.url,
-                    json={"to": to, "text": text, "sender": self.sender},
-                    headers=headers,
-                    timeout=self.timeout,
-                )
-            except requests.RequestException as exc:
-                reason = type(exc).__name__
-            else:
-                if response.status_code < 400:
-                    return
-                if response.status_code < 500:
-                    # The gateway refused the message itself: sending it again will not help.
-                    raise GatewayError(f"SMS gateway refused the message: HTTP {response.status_code}")
-                reason = f"HTTP {response.status_code}"
-            log.warning("SMS gateway attempt %d failed: %s", attempt + 1, reason)
-        raise GatewayError("SMS gateway unavailable")
+        webhook.post(
+            self.url,
+            {"to": to, "text": text, "sender": self.sender},
+            token=self.token,
+            timeout=self.timeout,
+            retries=self.retries,
+            name="SMS gateway",
+            error=GatewayError,
+        )
 
 
 def make_sms_gateway(config: Config) -> SmsGateway:
