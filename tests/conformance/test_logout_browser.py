@@ -15,8 +15,8 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from tests.browser import chromium
 from tests.conformance.suite import code_flow
-from tests.e2e.test_browser_login import chromium_path
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +25,8 @@ POST_LOGOUT = "https://rp.example/logged-out"
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _logout_in_browser(provider, browser, *, javascript: bool, frame_answers: bool) -> tuple[str, list[str]]:

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from werkzeug.serving import make_server
 from demo_rp.app import create_rp
 from idp.demo import DEMO_APP_PASSPHRASE
 from idp_app import keys
-from tests.e2e.test_browser_login import chromium_path
+from tests.browser import chromium, screenshots_folder
 from tests.live import LiveServer, base_env, free_port, idp
 
 pytestmark = pytest.mark.browser
@@ -69,24 +68,13 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shots() -> Path:
-    folder = Path(os.environ.get("IDP_SCREENSHOTS") or tempfile.mkdtemp(prefix="idp-screenshots-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshots_folder()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _page(browser, *, javascript: bool = True):

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import threading
 
 import pytest
 from werkzeug.serving import make_server
 
 from demo_rp.app import create_rp
+from tests.browser import chromium
 from tests.live import LiveServer, base_env, free_port, idp
 
 pytestmark = pytest.mark.browser
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        message = "Chromium is not installed (tests/setup-browser.sh installs it)"
-        if os.environ.get("IDP_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -53,24 +42,8 @@ def demo(tmp_path_factory):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(locale="nb-NO", java_script_enabled=False)
-        yield context.new_page()
-        browser.close()
+    with chromium() as browser:
+        yield browser.new_context(locale="nb-NO", java_script_enabled=False).new_page()
 
 
 def test_citizen_logs_in_through_the_hosted_page_without_javascript(demo, page):

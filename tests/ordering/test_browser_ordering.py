@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.e2e.test_browser_login import chromium_path
+from tests.browser import chromium
 from tests.ordering.live import PASSWORD, REDIRECT, SUBSTANTIAL, id_token_claims, start_provider
 
 pytestmark = pytest.mark.browser
@@ -23,18 +23,11 @@ def provider(tmp_path):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
-        )
+    with chromium() as browser:
         context = browser.new_context(locale="nn-NO", java_script_enabled=False)
         # The relying party is not running: its callback answers here, so the code can be read off the URL.
         context.route(REDIRECT + "**", lambda route: route.fulfill(status=200, body="back at the service"))
         yield context.new_page()
-        browser.close()
 
 
 def authorize_url(provider) -> str:

@@ -10,11 +10,7 @@ in tests/pages/package-lock.json, and is injected by Playwright, never from a CD
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -28,51 +24,18 @@ from werkzeug.serving import make_server
 from idp.demo import DEMO_APP_PASSPHRASE, DEMO_PASSWORD
 from idp.pid import generate_pid
 from idp_app import keys
+from tests.browser import screenshots_folder
 from tests.live import LiveServer, base_env, free_port
 
 pytestmark = pytest.mark.browser
 
-HERE = Path(__file__).resolve().parent
-AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 LOCALES = ("nb", "nn", "en")
 WIDTHS = (320, 360, 1280)
+ROOT = Path(__file__).resolve().parent.parent.parent
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the TOTP citizen is only taken to the code page
 WRONG = "ikkje-rett-passord"
 FULLMAKT = "idporten:fullmakt"
-
-
-def _require(what: str, message: str) -> None:
-    if os.environ.get("IDP_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{what}: {message}")
-    pytest.skip(f"{what}: {message}")
-
-
-def _axe_source() -> Path:
-    """axe-core from tests/pages/node_modules, installed from the lock file on first use."""
-    if AXE.is_file():
-        return AXE
-    if shutil.which("npm") is None:
-        _require("npm", "needed to install axe-core for the page sweep")
-    result = subprocess.run(
-        ["npm", "ci", "--prefix", str(HERE), "--no-audit", "--no-fund"], capture_output=True, text=True, timeout=300
-    )
-    if result.returncode != 0 or not AXE.is_file():
-        _require("npm registry", result.stderr.strip()[-300:])
-    return AXE
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        _require("Chromium", "not installed (tests/setup-browser.sh installs it)")
-    return path
-
-
-def screenshots_folder() -> Path:
-    folder = Path(os.environ.get("IDP_SCREENSHOTS") or tempfile.mkdtemp(prefix="idp-screenshots-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def idp(env: dict[str, str], *args: str) -> str:
@@ -233,22 +196,6 @@ def site(tmp_path_factory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    axe = _axe_source()
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield browser, axe
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def shots() -> Path:
     return screenshots_folder()
 
@@ -266,7 +213,7 @@ def _english_sentences() -> frozenset[str]:
     """The catalogue's English source texts of three words or more, placeholders left out."""
     from babel.messages.pofile import read_po
 
-    with (HERE.parent.parent / "idp/translations/en/LC_MESSAGES/messages.po").open("rb") as handle:
+    with (ROOT / "idp/translations/en/LC_MESSAGES/messages.po").open("rb") as handle:
         ids = [i for m in read_po(handle) if m.id for i in (m.id if isinstance(m.id, tuple) else (m.id,))]
     return frozenset(i for i in ids if "%" not in i and len(i.split()) >= 3)
 

@@ -25,8 +25,9 @@ import requests
 from werkzeug.serving import make_server
 
 from idp.demo import DEMO_PASSWORD
+from tests.browser import screenshots_folder
 from tests.live import LiveServer, base_env, free_port
-from tests.pages.test_browser_sweep import Sweep, _axe_source, _callback, _chromium, idp, screenshots_folder
+from tests.pages.test_browser_sweep import Sweep, _callback, idp
 
 pytestmark = pytest.mark.browser
 
@@ -91,22 +92,6 @@ def site(tmp_path_factory) -> Iterator[Site]:
     yield site
     site.server.close()
     site.rp_server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    axe = _axe_source()
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield browser, axe
-        browser.close()
 
 
 def _context(browser, site: Site, **options):
