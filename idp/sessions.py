@@ -28,7 +28,9 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode("ascii")).hexdigest()
 
 
-def start_session(*, citizen: Citizen, acr: str, amr: list[str], response: Response) -> LoginSession:
+def start_session(
+    *, citizen: Citizen, acr: str, amr: list[str], response: Response, password_used: bool = True
+) -> LoginSession:
     """Record a completed login and set its cookie on ``response``; ends any previous session."""
     config = current_app.config["IDP"]
     previous = current_session()
@@ -43,6 +45,7 @@ def start_session(*, citizen: Citizen, acr: str, amr: list[str], response: Respo
         auth_time=moment,
         acr=acr,
         amr=amr,
+        password_used=password_used,
         locale=str(get_locale()),
         created_at=moment,
         last_seen_at=moment,

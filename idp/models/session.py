@@ -34,6 +34,9 @@ class LoginSession(db.Model):
     # Who really logged in when a guardian operates the account (RFC 8693's "act", kept here, not in tokens):
     # {"pid": the guardian's number, "mandate": its reference}.
     act: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
+    # False for a login of a passkey alone: a step-up then asks for the whole login, since the
+    # chain's step-up adds a factor to a password that was given.
+    password_used: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
 
     citizen = relationship("Citizen")
     clients = relationship("SessionClient", cascade="all, delete-orphan")

@@ -129,8 +129,12 @@ def start():
     # the transaction, which the shared store holds for the rest of the login.
     hint = tx.params.pop("login_hint", None)
     session = current_session()
-    if session is not None and can_step_up(
-        requirement=tx.requirement, session=SessionFacts(acr=session.acr, auth_time=session.auth_time), now=now()
+    if (
+        session is not None
+        and session.password_used
+        and can_step_up(
+            requirement=tx.requirement, session=SessionFacts(acr=session.acr, auth_time=session.auth_time), now=now()
+        )
     ):
         # Step-up: the password was given in this session; only a stronger second factor is missing.
         tx.step = {**tx.step, "citizen_id": session.citizen_id, "step_up": True}
@@ -306,7 +310,7 @@ def passkey():
             tx.step["password_errors"] = {"passkey": notices.notice("webauthn_not_enough")}
             return _again(tx, "login.start")
         tx.step = {**tx.step, "citizen_id": citizen.id, "step_up": False}
-        return _finish(tx, citizen, following, used=[])
+        return _finish(tx, citizen, following, used=[], password_used=False)
 
 
 def _load_step() -> tuple[LoginTransaction | None, Citizen | None]:
@@ -502,6 +506,7 @@ def _finish(
     *,
     used: list[str],
     earned: dict[str, dict[str, list[str]] | None] | None = None,
+    password_used: bool = True,
 ):
     acr, amr = _chain().result(citizen, used, earned=earned) if used else (following.acr, following.amr)
     if stopped(citizen, client_id=tx.client_id):  # the mandate ran out during the login, or at a step-up
@@ -511,7 +516,7 @@ def _finish(
     response = redirect(target, 303)
     # One commit: the session, the transaction that now names it, the reset counters and the audit event.
     with _store().deferred():
-        session = start_session(citizen=citizen, acr=acr, amr=amr, response=response)
+        session = start_session(citizen=citizen, acr=acr, amr=amr, response=response, password_used=password_used)
         session.act = act_of(citizen)
         for row in rows.enrolments(citizen):
             if row.name in used:

@@ -232,6 +232,17 @@ def test_passkey_alone_below_the_request(alone_low, app, citizen, enrolled):
     assert claims["acr"] == "idporten-loa-low" and claims["amr"] == ["hwk", "user", "mfa"]
 
 
+def test_a_step_up_after_a_passkey_alone_asks_for_the_whole_login(alone_low, app, citizen, enrolled):
+    """A session of a passkey alone had no password: a step-up is the whole login, not the passkey once more
+    on top of a password never given (which would reach the factor's level and claim "pwd")."""
+    _client, authenticator = enrolled
+    client = app.test_client()
+    posted, _tx = _passwordless(client, authenticator.get)
+    assert id_token_claims(client, finish(client, posted)["code"])["acr"] == "idporten-loa-low"
+    page = client.get(authorize(client, acr_values="idporten-loa-substantial").location)
+    assert page.status_code == 200 and 'name="password"' in page.get_data(as_text=True)
+
+
 def test_passwordless_options_answered_once(app, citizen, enrolled):
     _client, authenticator = enrolled
     client = app.test_client()
