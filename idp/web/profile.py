@@ -98,6 +98,16 @@ def signed_in(view):
         needed = required_level(session.citizen)
         if not current_app.extensions["idp.levels"].at_least(session.acr, needed):
             return redirect(url_for("profile.login", acr=needed))
+        if not operated.usable(session.citizen, current_app.extensions["idp.guardianship"], now().date()):
+            # The mandate ran out during the session: the guardian's session is over for this account too.
+            return error_page(
+                _("This account cannot be used now"),
+                _(
+                    "The account is operated by a guardian, and the guardianship mandate it is operated under "
+                    "has expired or been revoked."
+                ),
+                status=403,
+            )
         g.citizen = session.citizen
         g.pending_key = session.sid
         return view(*args, **kwargs)
@@ -277,8 +287,19 @@ def phone():
     return _back("profile.phone_confirm")
 
 
+# What proves one person: a guardian operating a ward's account may set up none of them for the ward.
+PERSONAL = ("totp", "app", "webauthn")
+
+
 def _not_enrollable(name: str):
-    """A page when the policy takes no new enrolments of this factor now (its enrol_until has passed), else None."""
+    """A page when the policy takes no new enrolments of this factor now (its enrol_until has passed), or when a
+    guardian is operating the account and the factor is personal; else None."""
+    if name in PERSONAL and g.login_session.act:
+        return error_page(
+            _("That way of logging in is not available"),
+            _("The app, authenticator apps and passkeys are personal and cannot be used for someone else."),
+            status=403,
+        )
     if current_app.extensions["idp.policy"].enrollable(name, now()):
         return None
     return error_page(_("That way of logging in is not available"), _("Choose another one."), status=403)

@@ -15,7 +15,16 @@ from idp.mfa.enrolment import enrol
 from idp.models import AuditEvent, LoginSession, Mandate
 from idp.pid import generate_pid, mask_pid
 from tests.conftest import FakeClock, add_citizen, add_client, make_config
-from tests.mfa.flows import EnglishClient, SmsOutbox, finish, id_token_claims, password_step, submit_code, tx_of
+from tests.mfa.flows import (
+    EnglishClient,
+    SmsOutbox,
+    finish,
+    hidden,
+    id_token_claims,
+    password_step,
+    submit_code,
+    tx_of,
+)
 
 GUARDIAN_PHONE = "+4790000001"
 
@@ -127,3 +136,23 @@ def test_an_account_nobody_operates_logs_in_as_before(app, ward, outbox):
     http = app.test_client()
     sms_login(http, ward, outbox)
     assert db.session.scalars(sa.select(LoginSession).filter_by(citizen_id=ward.id)).one().act is None
+
+
+def test_in_the_wards_profile_the_guardian_sets_up_nothing_personal_and_an_ended_mandate_ends_it(
+    app, ward, clock, outbox
+):
+    """The app, authenticator apps and passkeys prove one person: not the guardian acting as the ward. And Min
+    profil, like a login, stops answering the guardian once the mandate has ended."""
+    http = app.test_client()
+    sms_login(http, ward, outbox)
+    profile = http.get("/profile")
+    assert profile.status_code == 200
+    token = hidden(profile.get_data(as_text=True), "csrf_token")
+    for path, data in (("/profile/app/code", {}), ("/profile/passkeys", {"nickname": "Vergens telefon"})):
+        refused = http.post(path, data={"csrf_token": token, **data})
+        assert refused.status_code == 403 and "personal" in refused.get_data(as_text=True), path
+    mandate = db.session.scalars(sa.select(Mandate).filter_by(reference="VM-OP")).one()
+    mandate.revoked_at = clock()
+    db.session.commit()
+    stopped = http.get("/profile")
+    assert stopped.status_code == 403 and "guardianship mandate" in stopped.get_data(as_text=True)
