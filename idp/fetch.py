@@ -126,7 +126,11 @@ class Fetcher:
     def post_form(self, url: str, form: dict[str, str]) -> int:
         """POST ``form`` as application/x-www-form-urlencoded; the status code of the answer."""
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return self._request("POST", url, body=urlencode(form).encode(), headers=headers)[0]
+        return self.post(url, body=urlencode(form).encode(), headers=headers)[0]
+
+    def post(self, url: str, *, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST ``body`` with ``headers``; the status code and body of the answer."""
+        return self._request("POST", url, body=body, headers=headers)
 
     def _request(self, method: str, url: str, *, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
         deadline = time.monotonic() + self.deadline_seconds

@@ -120,8 +120,14 @@ def _signed_request(*, enrolling: bool) -> tuple[AppDevice | None, ECKey, dict, 
         raise DeviceError("invalid_signature", "htm and htu must be this request's method and path.")
     iat = claims.get("iat")
     skew = _config().request_skew_seconds
-    # Written as "not within" so that a NaN (which JSON parsers accept) is refused too.
-    if not isinstance(iat, int | float) or isinstance(iat, bool) or not abs(now().timestamp() - iat) <= skew:
+    # Written as "not within" so that a NaN (which JSON parsers accept) is refused too; a JSON integer too
+    # large for a float is refused before the subtraction, which would raise OverflowError.
+    if (
+        not isinstance(iat, int | float)
+        or isinstance(iat, bool)
+        or not -(2**53) < iat < 2**53
+        or not abs(now().timestamp() - iat) <= skew
+    ):
         raise DeviceError("stale_request", f"iat must be within {skew} seconds of the provider's clock.")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not JTI.fullmatch(jti):

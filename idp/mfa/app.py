@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import ipaddress
 import logging
 import math
 import random
@@ -23,6 +24,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -128,6 +130,22 @@ def find_device(key_id: str) -> AppDevice | None:
     return db.session.scalar(sa.select(AppDevice).filter_by(key_id=key_id))
 
 
+def _push_service_host(endpoint: str) -> bool:
+    """Whether the endpoint names a host as push services do: a DNS name IDNA can encode, not an address."""
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - a port that is no number raises here
+        host = parts.hostname or ""
+        host.encode("idna")
+    except (ValueError, UnicodeError):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return bool(host)
+    return False
+
+
 def check_subscription(subscription: object) -> dict | None:
     """A Web Push subscription as browsers give it (endpoint, keys.p256dh, keys.auth), or None. Raises DeviceError."""
     if subscription is None:
@@ -139,6 +157,7 @@ def check_subscription(subscription: object) -> dict | None:
         or not endpoint.startswith("https://")
         or len(endpoint) > 1024
         or not endpoint.isprintable()
+        or not _push_service_host(endpoint)
         or not isinstance(keys, dict)
         or not all(isinstance(keys.get(k), str) and _BASE64URL.fullmatch(keys[k]) for k in ("p256dh", "auth"))
     ):

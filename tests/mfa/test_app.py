@@ -11,6 +11,7 @@ import secrets
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
@@ -350,6 +351,7 @@ def test_hostile_requests_get_clear_errors(app, clock, citizen, rp):
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": "now"}})) == (401, "stale_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": 10**20}})) == (401, "stale_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"iat": float("nan")}})) == (401, "stale_request")
+    assert error(phone("GET", "/approvals", sign={"claims": {"iat": 10**400}})) == (401, "stale_request")  # no float
     assert error(phone("GET", "/approvals", sign={"claims": {"jti": None}})) == (400, "invalid_request")
     assert error(phone("GET", "/approvals", sign={"claims": {"jti": "\x00" * 20}})) == (400, "invalid_request")
     assert error(phone("GET", "/approvals", token=_unsigned({"alg": "ES256", "kid": "a\x00b"}))) == (
@@ -400,6 +402,9 @@ def test_enrolment_refuses_bad_keys_codes_and_names(app, clock, citizen, outbox)
     assert enrol(push_subscription="yes") == (400, "invalid_request")
     nul = {"endpoint": "https://push.example/\x00", "keys": {"p256dh": "BAAA", "auth": "AAAA"}}
     assert enrol(push_subscription=nul) == (400, "invalid_request")
+    for endpoint in ("https://[::1/x", "https://10.0.0.1/send", "https://push.example:port/", "https://a..b/"):
+        odd = {"endpoint": endpoint, "keys": {"p256dh": "BAAA", "auth": "AAAA"}}
+        assert enrol(push_subscription=odd) == (400, "invalid_request"), endpoint
     assert enrol(pid="\x00" * 11, code="\x00") == (400, "invalid_activation")
     assert enrol(code="0000-0000-0000") == (400, "invalid_activation")
     assert enrol(pid="01010112345") == (400, "invalid_activation")
@@ -523,14 +528,8 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _public_address(*_args, **_kwargs):
-    return [(None, None, None, "", ("93.184.216.34", 443))]
-
-
 def test_web_push_is_encrypted_for_the_subscription_and_signed_with_vapid(tmp_path, monkeypatch):
     import http_ece
-    import requests
-    from cryptography.hazmat.primitives import serialization
 
     from idp.mfa.gateways import push
 
@@ -551,13 +550,12 @@ def test_web_push_is_encrypted_for_the_subscription_and_signed_with_vapid(tmp_pa
     }
     sent = {}
 
-    def post(url, data=None, headers=None, timeout=None, **_kwargs):
-        sent.update(url=url, data=data, headers={k.lower(): v for k, v in headers.items()})
-        return _Response(201)
+    class Fetcher:  # what the push service received, through the one fetcher every outbound request uses
+        def post(self, url, *, body, headers):
+            sent.update(url=url, data=body, headers={k.lower(): v for k, v in headers.items()})
+            return 201, b""
 
-    monkeypatch.setattr(push.socket, "getaddrinfo", _public_address)
-    monkeypatch.setattr(requests, "post", post)
-    gateway = push.WebPushGateway(tmp_path / "vapid.pem", "mailto:drift@example.no", timeout=3)
+    gateway = push.WebPushGateway(tmp_path / "vapid.pem", "mailto:drift@example.no", fetcher=Fetcher())
     message = {"type": "approval", "approval": "a1", "service": "Skatt"}
     gateway.notify(device="kid", subscription=subscription, message=message)
 
@@ -572,15 +570,35 @@ def test_web_push_is_encrypted_for_the_subscription_and_signed_with_vapid(tmp_pa
 
 
 def test_web_push_never_aims_at_our_own_network(tmp_path, monkeypatch):
-    import requests
+    """The endpoint came from a device: the fetcher refuses internal addresses before connecting, and connects
+    to the addresses it checked (no second lookup a rebinding DNS could answer otherwise), following no redirect."""
+    import socket
 
+    from idp.fetch import Fetcher
     from idp.mfa.gateways import push
 
-    monkeypatch.setattr(requests, "post", lambda *a, **k: pytest.fail("an internal address was contacted"))
-    gateway = push.WebPushGateway(tmp_path / "unused.pem", "mailto:drift@example.no", timeout=3)
-    subscription = {"endpoint": "https://127.0.0.1/send", "keys": {"p256dh": "x", "auth": "y"}}
-    with pytest.raises(push.PushError, match="not on the public internet"):
-        gateway.notify(device="kid", subscription=subscription, message={})
+    vapid = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "vapid.pem").write_bytes(
+        vapid.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    monkeypatch.setattr(socket.socket, "connect", lambda *a: pytest.fail("an internal address was contacted"))
+    gateway = push.WebPushGateway(
+        tmp_path / "vapid.pem", "mailto:drift@example.no", fetcher=Fetcher(deadline_seconds=3, max_bytes=4096)
+    )
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    for endpoint in (
+        "https://127.0.0.1/send",
+        "https://[::1]:8443/send",
+        "https://169.254.169.254/latest",
+        "https://[::1/x",
+    ):
+        subscription = {"endpoint": endpoint, "keys": {"p256dh": _b64(point), "auth": _b64(secrets.token_bytes(16))}}
+        with pytest.raises(push.PushError, match="web push failed"):
+            gateway.notify(device="kid", subscription=subscription, message={})
     gateway.notify(device="kid", subscription=None, message={})  # no subscription: the app polls
 
 

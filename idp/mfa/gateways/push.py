@@ -9,20 +9,17 @@ its signed API (``GET /app/v1/approvals``) whether or not a push arrived.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
-import socket
 import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
 
 from idp.config import Config, ConfigError
-from idp.fetch import is_internal
+from idp.fetch import Fetcher, FetchError
 from idp.mfa.gateways import outbox, webhook
 
 
@@ -75,8 +72,8 @@ class WebPushGateway:
     A device without a subscription gets nothing pushed: it polls.
     """
 
-    def __init__(self, private_key_path: Path, subject: str, *, timeout: int):
-        self.private_key_path, self.subject, self.timeout = private_key_path, subject, timeout
+    def __init__(self, private_key_path: Path, subject: str, *, fetcher: Fetcher):
+        self.private_key_path, self.subject, self.fetcher = private_key_path, subject, fetcher
 
     @cached_property
     def public_key(self) -> str:
@@ -86,29 +83,36 @@ class WebPushGateway:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     def notify(self, *, device: str, subscription: dict | None, message: dict) -> None:
+        from py_vapid import VapidException
         from pywebpush import WebPushException, webpush
 
         if not subscription:
             return
-        # The endpoint came from a device: never let it aim our server at our own network.
-        host = urlsplit(subscription["endpoint"]).hostname or ""
-        try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)}
-        except OSError as exc:
-            raise PushError(f"web push endpoint host does not resolve: {type(exc).__name__}") from exc
-        if any(is_internal(ipaddress.ip_address(address.split("%")[0])) for address in addresses):
-            raise PushError("web push endpoint is not on the public internet")
         try:
             webpush(
                 subscription_info=subscription,
                 data=json.dumps(message),
                 vapid_private_key=str(self.private_key_path),
                 vapid_claims={"sub": self.subject},
-                timeout=self.timeout,
                 ttl=120,
+                requests_session=_ThroughFetcher(self.fetcher),
             )
-        except (WebPushException, requests.RequestException, ValueError) as exc:
+        except (WebPushException, VapidException, FetchError, ValueError) as exc:
             raise PushError(f"web push failed: {type(exc).__name__}") from exc
+
+
+class _ThroughFetcher:
+    """What pywebpush posts with: our one fetcher, since the endpoint came from a device. It goes only to
+    the public addresses it checked (no second lookup to rebind), follows no redirect and keeps a deadline."""
+
+    def __init__(self, fetcher: Fetcher):
+        self.fetcher = fetcher
+
+    def post(self, url: str, *, data: bytes, headers: dict, timeout: object = None) -> requests.Response:
+        status, body = self.fetcher.post(url, body=data, headers={name: str(value) for name, value in headers.items()})
+        response = requests.Response()
+        response.status_code, response._content = status, body
+        return response
 
 
 def make_push_gateway(config: Config) -> PushGateway:
@@ -129,6 +133,6 @@ def make_push_gateway(config: Config) -> PushGateway:
         if not app.vapid_subject.startswith(("mailto:", "https:")):
             raise ConfigError("app.vapid_subject must be a mailto: or https: URL")
         return WebPushGateway(
-            config.path(app.vapid_private_key), app.vapid_subject, timeout=app.push_http_timeout_seconds
+            config.path(app.vapid_private_key), app.vapid_subject, fetcher=Fetcher.from_config(config)
         )
     raise ConfigError(f"app.push_gateway must be console, file, http or webpush, not {app.push_gateway!r}")
