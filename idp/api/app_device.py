@@ -23,7 +23,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from joserfc.jwk import ECKey
 
-from idp import accounts, audit
+from idp import accounts, audit, ordering
 from idp.clock import now
 from idp.extensions import csrf, db
 from idp.mfa import app as app_factor
@@ -226,7 +226,10 @@ def enrol() -> Response:
         return _error(
             "rate_limited", "Too many wrong tries; try again later.", 429, **{"Retry-After": str(attempt.wait_seconds)}
         )
-    if citizen is None or citizen.status != CitizenStatus.active or not app_factor.spend_activation_code(citizen, code):
+    spent = (
+        app_factor.spend_activation_code(citizen, code) if citizen and citizen.status == CitizenStatus.active else None
+    )
+    if spent is None:
         audit.record("app.enrol", outcome="failure", citizen=citizen, pid=pid)
         failure = accounts.failed(attempt, citizen=citizen, pid=pid)
         db.session.commit()
@@ -239,6 +242,9 @@ def enrol() -> Response:
             )
         return _error("invalid_activation", "The national identity number or the activation code is wrong.")
     accounts.passed(attempt)
+    if spent == "letter":
+        # The letter went to the registered address: that activates an ordered account, as at /order/activate.
+        ordering.activate(citizen, by="letter")
     device = app_factor.enrol_device(citizen, g.device_key, name, subscription)
     audit.record("app.enrol", outcome="success", citizen=citizen, device=device.key_id, push=subscription is not None)
     _tell_by_sms(citizen, device.name)

@@ -229,8 +229,9 @@ def new_activation_code(citizen: Citizen) -> tuple[str, datetime]:
     return code, expires
 
 
-def spend_activation_code(citizen: Citizen, code: str) -> bool:
-    """True when ``code`` is the citizen's live activation code (now used up) or a live activation letter's.
+def spend_activation_code(citizen: Citizen, code: str) -> str | None:
+    """What ``code`` was, now used up: "code" (the citizen's live activation code from Min profil) or "letter"
+    (a live activation letter's); None when it is neither.
 
     A wrong code counts against the live code, which dies after ``activation_max_tries``; the
     caller also counts it against the account (accounts.begin_check/failed).
@@ -246,17 +247,15 @@ def spend_activation_code(citizen: Citizen, code: str) -> bool:
     )
     if live is not None and code_matches(live.code_hash, _printed(code), purpose=PURPOSE):
         # One statement: of two requests racing with the code only one spends it.
-        return (
-            db.session.execute(
-                sa.update(AppActivation)
-                .where(AppActivation.id == live.id, AppActivation.used_at.is_(None))
-                .values(used_at=now())
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            == 1
-        )
+        spent = db.session.execute(
+            sa.update(AppActivation)
+            .where(AppActivation.id == live.id, AppActivation.used_at.is_(None))
+            .values(used_at=now())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        return "code" if spent == 1 else None
     if letters.spend_letter(citizen, code):
-        return True
+        return "letter"
     if live is not None:
         db.session.execute(
             sa.update(AppActivation)
@@ -264,7 +263,7 @@ def spend_activation_code(citizen: Citizen, code: str) -> bool:
             .values(attempts=AppActivation.attempts + 1)
             .execution_options(synchronize_session=False)
         )
-    return False
+    return None
 
 
 # ---------------------------------------------------------------- the factor

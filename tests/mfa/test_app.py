@@ -438,9 +438,12 @@ def test_an_activation_letter_enrols_a_device_too(app, clock, citizen):
         sent["code"] = code
         return code
 
+    citizen.activated = False  # an ordered account: the letter went to the registered address
     activation.send_letter(citizen, body=body)
     db.session.commit()
     assert Phone(app, clock).enrol(citizen, sent["code"].replace("-", " ")).status_code == 201
+    db.session.refresh(citizen)
+    assert citizen.activated  # as at /order/activate: the letter proves the address
 
 
 def test_requests_are_limited_per_device(request, env, clock, backend):
