@@ -86,6 +86,9 @@ def current_session() -> LoginSession | None:
             or found.expires_at <= moment
             or found.last_seen_at + idle <= moment
             or found.citizen.status != CitizenStatus.active
+            # A guardian's session of a ward's account ends when the account is no longer operated under the
+            # mandate it was opened with: released to the ward, or taken over under another mandate.
+            or (found.act is not None and found.act.get("mandate") != found.citizen.operated_under)
         ):
             found = None
         if found is not None and found.last_seen_at + LAST_SEEN_PRECISION <= moment:

@@ -156,3 +156,16 @@ def test_in_the_wards_profile_the_guardian_sets_up_nothing_personal_and_an_ended
     db.session.commit()
     stopped = http.get("/profile")
     assert stopped.status_code == 403 and "guardianship mandate" in stopped.get_data(as_text=True)
+
+
+def test_the_guardians_session_ends_when_the_account_is_released_or_taken_over(app, ward, outbox):
+    for change in ("released", "taken over"):
+        http = app.test_client()
+        sms_login(http, ward, outbox)
+        assert http.get("/profile").status_code == 200
+        ward.operated_under = None if change == "released" else "VM-NEW"
+        db.session.commit()
+        gone = http.get("/profile")
+        assert gone.status_code == 302 and gone.location.startswith("/profile/login"), change
+        ward.operated_under = "VM-OP"
+        db.session.commit()
