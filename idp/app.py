@@ -19,7 +19,7 @@ from idp import ops
 from idp.clock import Clock, system_clock
 from idp.config import Config, ConfigError, load_config, load_secrets
 from idp.documents import DocumentRoutes
-from idp.errors import bad_request, error_page, for_machine
+from idp.errors import bad_request, error_page, for_machine, machine_error
 from idp.extensions import babel, csrf, db, migrate
 from idp.fetch import Fetcher
 from idp.hosts import TrustedHosts
@@ -151,7 +151,7 @@ def create_app(config: Config | None = None, *, clock: Clock = system_clock, loa
     app.register_blueprint(representation_bp)
     ops.init_app(app, config)
     app.jinja_env.globals["get_locale"] = get_locale
-    app.register_error_handler(404, lambda e: error_page(_("Page not found"), _("Check the address."), status=404))
+    app.register_error_handler(404, _not_found)
     app.register_error_handler(400, bad_request)
     # No framework page in any case: what a citizen's browser can meet gets our own, in the page's language.
     app.register_error_handler(405, _method_not_allowed)
@@ -198,14 +198,24 @@ def check_schema(app: Flask) -> None:
         )
 
 
+def _not_found(_error: HTTPException):
+    if for_machine():
+        return machine_error("not_found", "There is no such resource.", 404)
+    return error_page(_("Page not found"), _("Check the address."), status=404)
+
+
 def _method_not_allowed(error: HTTPException):
     """A form's address opened as a page (a bookmark, a reload of an old page): nothing was sent."""
+    allow = {"Allow": ", ".join(error.valid_methods)} if error.valid_methods else {}
+    if for_machine():
+        body, status = machine_error("invalid_request", "This method is not allowed here.", 405)
+        return body, status, allow
     body, status = error_page(
         _("This page cannot be opened on its own"),
         _("Nothing was sent. Go back to the page you came from and try again."),
         status=405,
     )
-    return body, status, {"Allow": ", ".join(error.valid_methods or ())} if error.valid_methods else {}
+    return body, status, allow
 
 
 def _too_large(_error: HTTPException):

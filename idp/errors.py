@@ -81,8 +81,19 @@ def wait_message(seconds: int, *, network: bool = False) -> str:
 def for_machine() -> bool:
     """Whether this request came to an endpoint that answers JSON (RFC 6749 §5.2 errors)."""
     endpoint = request.url_rule.endpoint if request.url_rule is not None else ""
-    # Every route of the admin API and the app's API (idp/api).
-    return endpoint in MACHINE_ENDPOINTS or endpoint.startswith(("admin_api.", "app_api."))
+    # Every route of the admin API and the app's API (idp/api), and any path under them (a 404 or 405 has no route).
+    return (
+        endpoint in MACHINE_ENDPOINTS
+        or endpoint.startswith(("admin_api.", "app_api."))
+        or request.path.startswith(("/admin/v1/", "/app/v1/"))
+    )
+
+
+def machine_error(error: str, description: str, status: int):
+    """A JSON API's error answer: ``{"error", "error_description"}``, never cached."""
+    response = jsonify(error=error, error_description=description)
+    response.headers["Cache-Control"] = "no-store"
+    return response, status
 
 
 def bad_request(_error: Exception):
@@ -91,7 +102,5 @@ def bad_request(_error: Exception):
         # Routing itself failed on the Host header: no page can be drawn, it links our own URLs.
         return Response("Bad Request\n", 400, mimetype="text/plain")
     if for_machine():
-        response = jsonify(error="invalid_request", error_description="The request is malformed.")
-        response.headers["Cache-Control"] = "no-store"
-        return response, 400
+        return machine_error("invalid_request", "The request is malformed.", 400)
     return error_page(_("Something in the request was wrong"), _("Go back and try again."), status=400)

@@ -324,6 +324,9 @@ def test_hostile_requests_get_clear_errors(app, clock, citizen, rp):
         return answer.status_code, answer.get_json()["error"]
 
     assert error(phone("GET", "/approvals", token="")) == (401, "invalid_signature")
+    # Paths and methods the API does not have: JSON too, not a citizen's page.
+    assert error(client.get("/app/v1/no-such-thing")) == (404, "not_found")
+    assert error(client.put("/app/v1/approvals")) == (405, "invalid_request")
     assert error(phone("GET", "/approvals", token="not.a.jws")) == (401, "invalid_signature")
     assert error(phone("GET", "/approvals", token="ünïcode\u2028.x.y")) == (401, "invalid_signature")
     assert error(phone("GET", "/approvals", token="a" * 9000)) == (401, "invalid_signature")
