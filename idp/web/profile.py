@@ -294,7 +294,8 @@ PERSONAL = ("totp", "app", "webauthn")
 def _not_enrollable(name: str):
     """A page when the policy takes no new enrolments of this factor now (its enrol_until has passed), or when a
     guardian is operating the account and the factor is personal; else None."""
-    if name in PERSONAL and g.login_session.act:
+    session = current_session()  # None where a letter's code and the password stand in for a session
+    if name in PERSONAL and session is not None and session.act:
         return error_page(
             _("That way of logging in is not available"),
             _("The app, authenticator apps and passkeys are personal and cannot be used for someone else."),
