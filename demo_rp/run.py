@@ -8,6 +8,7 @@ the provider answers discovery; anything else stops the demo with one line sayin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 import requests
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 START_SECONDS = 60  # granian and its worker start in a few seconds; a slow, shared machine gets more
 
@@ -91,6 +92,19 @@ def main() -> None:
         )
     try:
         _wait_for_provider(provider, issuer, log)
+        from demo_rp.app import create_rp
+
+        client = demo["client"]
+        rp = create_rp(
+            issuer=issuer,
+            client_id=client["client_id"],
+            client_secret=client["client_secret"],
+            scope="openid profile email phone address pid",
+        )
+        # Werkzeug's own server without Flask's banner, and without its request lines: they
+        # would push the banner off the screen. Bound before the banner, which promises both servers answer.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        relying_party = make_server("127.0.0.1", options.rp_port, rp, threaded=True)
         print("\n=== idp is running ===")
         print(f"Provider:              {issuer}   (discovery: {issuer}/.well-known/openid-configuration)")
         print(f"Demo relying party:    {rp_url}   <- open this and press 'Logg inn'")
@@ -110,19 +124,8 @@ def main() -> None:
             )
         print(f"The provider's log: {log}")
         print("Press Ctrl+C to stop.\n", flush=True)
-        from demo_rp.app import create_rp
-
-        client = demo["client"]
-        rp = create_rp(
-            issuer=issuer,
-            client_id=client["client_id"],
-            client_secret=client["client_secret"],
-            scope="openid profile email phone address pid",
-        )
-        # Werkzeug's own server without Flask's banner, and without its request lines: they
-        # would push the banner off the screen.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        run_simple("127.0.0.1", options.rp_port, rp, threaded=True)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C, as the banner says: stop quietly
+            relying_party.serve_forever()
     finally:
         provider.terminate()
         provider.wait(timeout=30)
