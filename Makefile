@@ -29,9 +29,9 @@ run: $(STAMP) translations
 
 test: $(STAMP) translations
 	./tests/setup-browser.sh
-	# Three processes, a test file each at a time (each fuzz test apart: tests/conftest.py): most of
-	# a test's time is spent waiting on the servers and idp commands it starts, so two cores serve three.
-	$(BIN)/pytest -q -n 3 --dist loadgroup
+	# Three processes, a test file each at a time: most of a test's time is spent waiting on the
+	# servers and idp commands it starts, so two cores serve three (18.9 min serially).
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -171,16 +171,3 @@ def rp(app) -> Client:
 
 def replace(config: Config, section: str, **values) -> Config:
     return dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **values)})
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for ``make test`` (``pytest -n 3 --dist loadgroup``): a process runs a whole group.
-
-    A file is one group, since its tests share module-scoped servers. A fuzz test builds its
-    own provider and runs for minutes, so each is a group of its own: the SQLite and the
-    PostgreSQL run of one fuzz file no longer wait for each other in one process.
-    """
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(item.nodeid if path.startswith("tests/fuzz/") else path))
